@@ -1,0 +1,112 @@
+#pragma once
+// Per-route state keyed by route name. Metrics live as long as the process;
+// policy objects are swapped only when their settings change on reload.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <typeinfo>
+#include <string>
+#include <vector>
+
+#include "breakwater/policy/outcome.hpp"
+#include "breakwater/proxy/reason.hpp"
+
+namespace breakwater::proxy {
+
+using Counter = std::atomic<std::uint64_t>;
+
+struct Histogram {
+  static constexpr std::array<double, 14> kBounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                  0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+  std::array<Counter, kBounds.size() + 1> buckets{};  // last: +Inf
+  std::atomic<double> sum{0};
+  void observe(double seconds) {
+    std::size_t i = 0;
+    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+    buckets[i].fetch_add(1, std::memory_order_relaxed);
+    sum.fetch_add(seconds, std::memory_order_relaxed);
+  }
+};
+
+enum class IdempotencyOutcome : std::uint8_t { stored, replayed, in_flight, reused, count_ };
+enum class CircuitState : std::uint8_t { closed = 0, open = 1, half_open = 2 };
+
+struct RouteMetrics {
+  explicit RouteMetrics(std::string n) : name(std::move(n)) {}
+  std::string name;
+  std::array<Counter, 600> by_status{};
+  std::array<Counter, kReasonCount> rejected{};
+  std::array<Counter, kReasonCount> shadow{};
+  Histogram duration;
+  std::array<Counter, 5> attempts{};
+  Counter retries{0};
+  Counter budget_exhausted{0};
+  std::array<Counter, 4> idempotency{};
+  std::array<Counter, 3> transitions{};  // indexed by CircuitState
+  std::atomic<int> circuit_state{-1};    // -1: no breaker on the route
+  std::atomic<std::int64_t> bulkhead_in_use{-1};
+
+  void count_status(int status) {
+    if (status >= 100 && status < 600) by_status[static_cast<std::size_t>(status)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void count_attempt(policy::OutcomeLabel o) { attempts[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed); }
+};
+
+// Metrics that belong to no route.
+struct GlobalMetrics {
+  Counter reloads_success{0};
+  Counter reloads_failure{0};
+  Counter store_errors{0};
+};
+
+// Name -> state; state outlives the routes that name it so counters never reset.
+class RouteRegistry final {
+ public:
+  std::shared_ptr<RouteMetrics> metrics(const std::string& route) {
+    std::lock_guard lock(mu_);
+    auto& slot = metrics_[route];
+    if (!slot) slot = std::make_shared<RouteMetrics>(route);
+    return slot;
+  }
+  // A policy object for `route`, reused while its settings compare equal.
+  template <class Obj, class Settings, class Make>
+  std::shared_ptr<Obj> policy(const std::string& route, const Settings& s, Make&& make) {
+    std::lock_guard lock(mu_);
+    auto key = route + "\x1f" + typeid(Obj).name();
+    auto& slot = policies_[key];
+    auto* held = static_cast<Held<Obj, Settings>*>(slot.get());
+    if (!held || !(held->settings == s)) {
+      auto fresh = std::make_shared<Held<Obj, Settings>>();
+      fresh->settings = s;
+      fresh->obj = make();
+      slot = fresh;
+      return fresh->obj;
+    }
+    return held->obj;
+  }
+  std::vector<std::shared_ptr<RouteMetrics>> all_metrics() const {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<RouteMetrics>> out;
+    for (auto& [k, v] : metrics_) out.push_back(v);
+    return out;
+  }
+  GlobalMetrics global;
+
+ private:
+  struct HeldBase {
+    virtual ~HeldBase() = default;
+  };
+  template <class Obj, class Settings>
+  struct Held final : HeldBase {
+    Settings settings;
+    std::shared_ptr<Obj> obj;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<RouteMetrics>> metrics_;
+  std::map<std::string, std::shared_ptr<HeldBase>> policies_;
+};
+
+}  // namespace breakwater::proxy

@@ -1,0 +1,88 @@
+#pragma once
+// The process: worker threads, listeners, admin, reload and drain.
+#include <atomic>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "breakwater/config/model.hpp"
+#include "breakwater/http/io.hpp"
+#include "breakwater/http/upstream.hpp"
+#include "breakwater/proxy/route_state.hpp"
+#include "breakwater/proxy/snapshot.hpp"
+
+namespace breakwater::admin {
+class Admin;
+}
+
+namespace breakwater::proxy {
+
+class Session;
+
+// One event loop thread with its own upstream pools.
+struct Worker final {
+  explicit Worker(unsigned index);
+  unsigned index;
+  std::unordered_set<Session*> sessions;  // touched on this worker's thread only
+  net::io_context ctx{1};
+  http::UpstreamPools pools{ctx.get_executor()};
+  std::mt19937_64 rng;
+  std::thread thread;
+};
+
+// A bound listening socket; sessions keep it alive to count connections.
+struct ListenerHandle final {
+  ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c);
+  std::string name;
+  config::HostPort bind;
+  tcp::acceptor acceptor;
+  std::atomic<unsigned> max_connections;
+  std::atomic<int> connections{0};
+  std::atomic<bool> closed{false};
+};
+
+class Server final {
+ public:
+  Server(std::string config_path, config::Config initial);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, serves until SIGTERM/SIGINT and the drain end; returns the exit code.
+  int run();
+
+  [[nodiscard]] std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
+  [[nodiscard]] bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  RouteRegistry& registry() { return registry_; }
+  std::atomic<int> active_sessions{0};
+
+ private:
+  std::shared_ptr<const Snapshot> build_snapshot(config::Config c);
+  bool reconcile_listeners(const config::Config& c, std::string& error);
+  void start_accepting(const std::shared_ptr<ListenerHandle>& l);
+  awaitable<void> accept_loop(std::shared_ptr<ListenerHandle> l);
+  void reload();
+  void begin_drain();
+  void wait_drained();
+  void close_sessions_of(const std::shared_ptr<ListenerHandle>& l);
+
+  std::string config_path_;
+  RouteRegistry registry_;
+  net::io_context control_{1};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<std::uint64_t> next_worker_{0};
+  std::map<std::string, std::shared_ptr<ListenerHandle>> listeners_;
+  std::map<std::string, std::shared_ptr<http::UpstreamShared>> upstreams_;
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
+  std::atomic<bool> draining_{false};
+  std::unique_ptr<admin::Admin> admin_;
+  net::signal_set signals_{control_};
+  net::steady_timer drain_timer_{control_};
+  policy::TimePoint drain_deadline_{};
+};
+
+}  // namespace breakwater::proxy

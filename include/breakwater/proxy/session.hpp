@@ -1,0 +1,98 @@
+#pragma once
+// One client connection: reads requests in order, runs each through the request
+// path, writes responses in order (so pipelined requests are answered in order).
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "breakwater/http/buffer.hpp"
+#include "breakwater/http/forward.hpp"
+#include "breakwater/http/io.hpp"
+#include "breakwater/http/upstream.hpp"
+#include "breakwater/http/wire.hpp"
+#include "breakwater/proxy/reason.hpp"
+#include "breakwater/proxy/server.hpp"
+
+namespace breakwater::proxy {
+
+using policy::TimePoint;
+
+// What one request needs while it runs; reused for the next request.
+struct Exchange {
+  std::shared_ptr<const Snapshot> snap;
+  const config::ListenerConfig* listener = nullptr;
+  const RouteRuntime* route = nullptr;
+  std::string raw_head;
+  http::RequestHead head;
+  http::Target target;
+  std::string request_id;
+  bool request_id_generated = false;
+  enum class BodyMode { none, buffered, streaming } body_mode = BodyMode::none;
+  std::string body;                    // when buffered
+  std::uint64_t stream_remaining = 0;  // when streaming: bytes still to read from the client
+  bool body_consumed = true;           // false while request body bytes remain unread
+  TimePoint start{};
+  // For the access log and metrics.
+  int status = 0;
+  std::optional<Reason> reason;
+  std::string upstream_address;
+  unsigned attempts = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::string extra_headers;  // added to the response sent to the client
+
+  void reset();
+};
+
+class Session final : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  static awaitable<void> run(std::shared_ptr<Session> self);
+  // Drain or listener removal: close now when idle, else after the current response.
+  void close_when_idle();
+  [[nodiscard]] const std::shared_ptr<ListenerHandle>& listener() const { return listener_; }
+
+ private:
+  awaitable<void> serve();
+  // Reads one request head; false when the connection should end.
+  awaitable<bool> read_head(std::size_t& head_len);
+  awaitable<bool> handle(Exchange& ex);
+  awaitable<bool> read_body(Exchange& ex);
+  awaitable<bool> forward(Exchange& ex);
+  struct Attempt;
+  awaitable<void> attempt(Exchange& ex, TimePoint deadline, Attempt& out);
+  awaitable<bool> pump_body(Exchange& ex, http::UpstreamConn& c, bool& client_failed);
+  awaitable<bool> relay(Exchange& ex, http::Lease& lease, TimePoint deadline);
+  // A response breakwater makes itself (SPEC §4). Returns keep-alive.
+  awaitable<bool> respond(Exchange& ex, Reason r, std::string_view detail, int retry_after = 0);
+  awaitable<bool> read_more();
+  awaitable<bool> write(std::string_view a, std::string_view b = {});
+  void finish(Exchange& ex);
+  void set_deadline(TimePoint tp);
+  void watch();
+
+  Server& server_;
+  Worker& worker_;
+  tcp::socket sock_;
+  std::shared_ptr<ListenerHandle> listener_;
+  std::string client_ip_;
+  std::string client_addr_;
+  http::ByteBuffer buf_;
+  http::ResponseHead resp_;
+  std::string resp_raw_;
+  std::string out_;  // response head being written
+  std::string up_head_;
+  Exchange ex_;
+  bool idle_ = true;
+  bool closing_ = false;
+  bool client_timed_out_ = false;
+  net::steady_timer watchdog_;
+  TimePoint deadline_ = TimePoint::max();
+  TimePoint armed_ = TimePoint::max();
+};
+
+}  // namespace breakwater::proxy

@@ -1,0 +1,33 @@
+#pragma once
+// One immutable config version with everything derived from it. Each request
+// pins the snapshot it started with; a reload publishes a new one.
+#include <memory>
+#include <vector>
+
+#include "breakwater/config/model.hpp"
+#include "breakwater/config/route_table.hpp"
+#include "breakwater/http/upstream.hpp"
+#include "breakwater/proxy/log.hpp"
+#include "breakwater/proxy/route_state.hpp"
+
+namespace breakwater::proxy {
+
+struct RouteRuntime {
+  const config::RouteConfig* cfg = nullptr;
+  std::shared_ptr<RouteMetrics> metrics;
+  std::shared_ptr<http::UpstreamShared> upstream;
+};
+
+struct Snapshot final {
+  explicit Snapshot(config::Config c) : config(std::move(c)), table(config) {}
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  const config::Config config;
+  const config::RouteTable table;  // points into `config`
+  std::vector<RouteRuntime> routes;  // parallel to config.routes
+  std::shared_ptr<AccessLog> access_log;
+  std::shared_ptr<RouteMetrics> unmatched;  // route="none"
+};
+
+}  // namespace breakwater::proxy

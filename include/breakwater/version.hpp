@@ -1,0 +1,2 @@
+#pragma once
+#define BREAKWATER_VERSION "0.1.0"

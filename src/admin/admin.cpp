@@ -1,0 +1,101 @@
+#include "breakwater/admin/admin.hpp"
+
+#include "breakwater/admin/render.hpp"
+#include "breakwater/http/buffer.hpp"
+#include "breakwater/http/text.hpp"
+#include "breakwater/http/wire.hpp"
+#include "breakwater/proxy/log.hpp"
+#include "breakwater/proxy/server.hpp"
+
+namespace breakwater::admin {
+
+Admin::Admin(proxy::Server& server, net::io_context& ctx, const config::HostPort& bind)
+    : server_(server), ctx_(ctx), acceptor_(ctx) {
+  tcp::endpoint ep(net::ip::make_address(bind.host), bind.port);
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen();
+}
+
+void Admin::start() {
+  net::co_spawn(ctx_, accept_loop(), net::detached);
+}
+
+void Admin::stop() {
+  error_code ec;
+  acceptor_.close(ec);
+}
+
+awaitable<void> Admin::accept_loop() {
+  for (;;) {
+    auto [ec, sock] = co_await acceptor_.async_accept(use_nothrow);
+    if (ec) {
+      if (!acceptor_.is_open()) co_return;
+      continue;
+    }
+    net::co_spawn(ctx_, serve(this, std::move(sock)), net::detached);
+  }
+}
+
+std::string Admin::answer(std::string_view method, std::string_view path, int& status, std::string& type) {
+  status = 200;
+  type = "text/plain; charset=utf-8";
+  if (method != "GET" && method != "HEAD") {
+    status = 405;
+    return "method not allowed\n";
+  }
+  auto snap = server_.snapshot();
+  if (path == "/metrics") {
+    type = "text/plain; version=0.0.4; charset=utf-8";
+    return render_metrics(server_.registry(), *snap);
+  }
+  if (path == "/ready") {
+    if (server_.draining()) {
+      status = 503;
+      return "draining\n";
+    }
+    return "ready\n";
+  }
+  if (path == "/live") return "live\n";
+  if (path == "/routes") {
+    type = "application/json";
+    return render_routes(*snap);
+  }
+  status = 404;
+  return "not found\n";
+}
+
+awaitable<void> Admin::serve(Admin* self, tcp::socket sock) {
+  http::ByteBuffer buf(4096);
+  http::RequestHead head;
+  for (;;) {
+    std::size_t scanned = 0, len = 0;
+    while (!(len = http::find_head_end(buf.view(), scanned))) {
+      if (buf.size() > 16 * 1024) co_return;
+      auto [p, room] = buf.prepare(4096);
+      auto [ec, n] = co_await sock.async_read_some(net::buffer(p, room), use_nothrow);
+      if (ec) co_return;
+      buf.commit(n);
+    }
+    std::string raw(buf.view().substr(0, len));
+    buf.consume(len);
+    int status = 400;
+    std::string type = "text/plain; charset=utf-8", body = "bad request\n";
+    bool keep = false;
+    if (http::parse_request_head(raw, head) == http::WireError::none && head.body == http::BodyKind::none) {
+      auto path = head.target.substr(0, head.target.find('?'));
+      body = self->answer(head.method, path, status, type);
+      keep = head.keep_alive;
+    }
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(http::reason_phrase(status)) +
+                      "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
+                      (keep ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+    if (head.method == "HEAD") body.clear();
+    std::array<net::const_buffer, 2> bufs{net::buffer(out), net::buffer(body)};
+    auto [ec, n] = co_await net::async_write(sock, bufs, use_nothrow);
+    if (ec || !keep) co_return;
+  }
+}
+
+}  // namespace breakwater::admin

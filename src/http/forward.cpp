@@ -1,0 +1,216 @@
+#include "breakwater/http/forward.hpp"
+
+#include "breakwater/http/text.hpp"
+
+namespace breakwater::http {
+
+Target parse_target(std::string_view t) {
+  Target out;
+  auto split_query = [&](std::string_view pq) {
+    out.path_query = pq;
+    out.path = pq.substr(0, pq.find('?'));
+  };
+  if (t.empty()) return out;
+  if (t.front() == '/') {
+    out.form = Target::Form::origin;
+    split_query(t);
+    return out;
+  }
+  if (t == "*") {
+    out.form = Target::Form::asterisk;
+    out.path_query = out.path = t;
+    return out;
+  }
+  constexpr std::string_view scheme = "http://";
+  if (t.size() <= scheme.size() || !iequals(t.substr(0, scheme.size()), scheme)) return out;
+  auto rest = t.substr(scheme.size());
+  auto end = rest.find_first_of("/?");
+  auto authority = rest.substr(0, end);
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return out;
+  out.form = Target::Form::absolute;
+  out.authority = authority;
+  if (end == std::string_view::npos) {
+    out.path_query = out.path = "/";
+  } else if (rest[end] == '?') {
+    // "http://a?x" has an empty path; origin-form needs "/?x", which the caller builds.
+    out.path_query = rest.substr(end);
+    out.path = "/";
+  } else {
+    split_query(rest.substr(end));
+  }
+  return out;
+}
+
+std::string match_host(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    return to_lower(host.substr(1, close == std::string_view::npos ? host.size() - 1 : close - 1));
+  }
+  auto colon = host.find(':');
+  return to_lower(host.substr(0, colon));
+}
+
+bool is_hop_by_hop(std::string_view n, std::string_view connection) {
+  switch (n.size()) {
+    case 2: if (iequals(n, "te")) return true; break;
+    case 7: if (iequals(n, "trailer") || iequals(n, "upgrade")) return true; break;
+    case 10: if (iequals(n, "connection") || iequals(n, "keep-alive")) return true; break;
+    case 16: if (iequals(n, "proxy-connection")) return true; break;
+    case 17: if (iequals(n, "transfer-encoding")) return true; break;
+    case 19: if (iequals(n, "proxy-authorization")) return true; break;
+    default: break;
+  }
+  if (connection.empty()) return false;
+  bool named = false;
+  for_each_list_item(connection, [&](std::string_view item) { named = named || iequals(item, n); });
+  return named;
+}
+
+namespace {
+
+std::string_view connection_value(const std::vector<Header>& headers) {
+  for (auto& h : headers)
+    if (iequals(h.name, "connection")) return h.value;
+  return {};
+}
+
+void line(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+}  // namespace
+
+void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std::string& out) {
+  out.append(up.method).push_back(' ');
+  if (!up.path_query.empty() && up.path_query.front() == '?') out.push_back('/');
+  out.append(up.path_query).append(" HTTP/1.1\r\n");
+  line(out, "Host", up.host);
+  auto connection = req.has_connection_tokens ? connection_value(req.headers) : std::string_view{};
+  std::string_view xff_prior;
+  std::string xff_joined;
+  for (auto& h : req.headers) {
+    auto n = h.name;
+    if (is_hop_by_hop(n, connection)) continue;
+    switch (ascii_lower(n.front())) {
+      case 'h':
+        if (iequals(n, "host")) continue;
+        break;
+      case 'c':
+        if (iequals(n, "content-length")) continue;
+        break;
+      case 'e':
+        if (iequals(n, "expect")) continue;
+        break;
+      case 'x':
+        if (iequals(n, "x-forwarded-for")) {
+          if (xff_prior.empty()) {
+            xff_prior = h.value;
+          } else {
+            if (xff_joined.empty()) xff_joined = xff_prior;
+            xff_joined.append(", ").append(h.value);
+          }
+          continue;
+        }
+        if (iequals(n, "x-forwarded-proto")) continue;
+        break;
+      default:
+        break;
+    }
+    line(out, n, h.value);
+  }
+  out.append("X-Forwarded-For: ");
+  if (!xff_joined.empty())
+    out.append(xff_joined).append(", ");
+  else if (!xff_prior.empty())
+    out.append(xff_prior).append(", ");
+  out.append(up.client_ip).append("\r\n");
+  line(out, "X-Forwarded-Proto", up.proto);
+  if (up.add_request_id) line(out, "X-Request-Id", up.request_id);
+  switch (up.framing) {
+    case UpstreamRequest::Framing::length:
+      out.append("Content-Length: ");
+      append_uint(out, up.length);
+      out.append("\r\n");
+      break;
+    case UpstreamRequest::Framing::chunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
+    case UpstreamRequest::Framing::none:
+      if (up.method == "POST" || up.method == "PUT" || up.method == "PATCH") out.append("Content-Length: 0\r\n");
+      break;
+  }
+  out.append("\r\n");
+}
+
+void build_client_head(const ResponseHead& resp, const ClientResponse& c, std::string& out,
+                       bool strip_for_storage) {
+  out.append(c.http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_uint(out, static_cast<std::uint64_t>(resp.status));
+  out.push_back(' ');
+  out.append(resp.reason.empty() ? reason_phrase(resp.status) : resp.reason).append("\r\n");
+  auto connection = connection_value(resp.headers);
+  for (auto& h : resp.headers) {
+    if (is_hop_by_hop(h.name, connection) || iequals(h.name, "content-length")) continue;
+    if (strip_for_storage && (iequals(h.name, "set-cookie") || iequals(h.name, "date"))) continue;
+    line(out, h.name, h.value);
+  }
+  out.append(c.extra);
+  switch (c.framing) {
+    case ClientResponse::Framing::length:
+      out.append("Content-Length: ");
+      append_uint(out, c.length);
+      out.append("\r\n");
+      break;
+    case ClientResponse::Framing::chunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
+    case ClientResponse::Framing::none:
+      // A response that may carry a body but has none says so.
+      if (resp.status >= 200 && resp.status != 204 && resp.status != 304) out.append("Content-Length: 0\r\n");
+      break;
+    case ClientResponse::Framing::until_close:
+      break;
+  }
+  if (!c.keep_alive)
+    out.append("Connection: close\r\n");
+  else if (c.http10)
+    out.append("Connection: keep-alive\r\n");
+  out.append("\r\n");
+}
+
+std::string_view reason_phrase(int s) {
+  switch (s) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 422: return "Unprocessable Content";
+    case 425: return "Too Early";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace breakwater::http

@@ -1,0 +1,348 @@
+#include "breakwater/http/wire.hpp"
+
+#include <cstring>
+
+#include "breakwater/http/text.hpp"
+
+namespace breakwater::http {
+namespace {
+
+constexpr std::uint64_t kMaxContentLength = 1ULL << 62;
+
+bool parse_digits(std::string_view v, std::uint64_t& out) {
+  if (v.empty() || v.size() > 19) return false;
+  std::uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (n > kMaxContentLength) return false;
+  out = n;
+  return true;
+}
+
+bool is_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+// Splits the head into lines, enforcing CRLF endings. Calls line(sv) for each
+// line (without CRLF) after the first; returns the first line via `first`.
+template <class F>
+WireError for_each_line(std::string_view head, std::string_view& first, F&& line) {
+  std::size_t pos = 0;
+  bool is_first = true;
+  while (pos < head.size()) {
+    const char* base = head.data() + pos;
+    auto* nl = static_cast<const char*>(std::memchr(base, '\n', head.size() - pos));
+    if (!nl) return WireError::bare_cr;  // find_head_end guarantees a final LF
+    std::size_t len = static_cast<std::size_t>(nl - base);
+    if (len == 0 || base[len - 1] != '\r') return WireError::bare_lf;
+    std::string_view l(base, len - 1);
+    if (std::memchr(l.data(), '\r', l.size())) return WireError::bare_cr;
+    pos += len + 1;
+    if (l.empty()) return pos == head.size() ? WireError::none : WireError::bare_lf;
+    if (is_first) {
+      first = l;
+      is_first = false;
+    } else if (auto e = line(l); e != WireError::none) {
+      return e;
+    }
+  }
+  return WireError::bare_lf;
+}
+
+WireError parse_header_line(std::string_view l, std::vector<Header>& out) {
+  if (l.front() == ' ' || l.front() == '\t') return WireError::obs_fold;
+  std::size_t i = 0;
+  while (i < l.size() && is_tchar(static_cast<unsigned char>(l[i]))) ++i;
+  if (i == l.size()) return WireError::bad_header_name;
+  if (l[i] == ' ' || l[i] == '\t') return WireError::space_before_colon;
+  if (l[i] != ':' || i == 0) return WireError::bad_header_name;
+  auto value = trim_ows(l.substr(i + 1));
+  for (unsigned char c : value)
+    if (!is_value_char(c)) return WireError::bad_header_value;
+  out.push_back({l.substr(0, i), value});
+  return WireError::none;
+}
+
+// Framing shared by requests and responses: Content-Length / Transfer-Encoding.
+struct Framing {
+  int lengths = 0;
+  int encodings = 0;
+  bool chunked = false;
+  bool other_encoding = false;
+  std::uint64_t length = 0;
+  bool close = false;
+  bool keep_alive = false;
+  bool connection_tokens = false;
+
+  WireError add(const Header& h, bool strict_te) {
+    if (iequals(h.name, "content-length")) {
+      std::uint64_t v = 0;
+      if (!parse_digits(h.value, v)) return WireError::bad_content_length;
+      if (lengths++ && v != length) return WireError::duplicate_content_length;
+      if (lengths > 1 && strict_te) return WireError::duplicate_content_length;
+      length = v;
+    } else if (iequals(h.name, "transfer-encoding")) {
+      ++encodings;
+      if (strict_te) {
+        if (encodings > 1 || !iequals(h.value, "chunked")) return WireError::bad_transfer_encoding;
+        chunked = true;
+      } else {
+        // Responses: chunked only when it is the final coding.
+        for_each_list_item(h.value, [&](std::string_view item) {
+          chunked = iequals(item, "chunked");
+          other_encoding = other_encoding || !chunked;
+        });
+      }
+    } else if (iequals(h.name, "connection")) {
+      for_each_list_item(h.value, [&](std::string_view item) {
+        if (iequals(item, "close"))
+          close = true;
+        else if (iequals(item, "keep-alive"))
+          keep_alive = true;
+        else
+          connection_tokens = true;
+      });
+    }
+    return WireError::none;
+  }
+};
+
+}  // namespace
+
+std::string_view describe(WireError e) {
+  switch (e) {
+    case WireError::none: return "ok";
+    case WireError::request_line: return "malformed request line";
+    case WireError::bare_lf: return "bare LF line ending";
+    case WireError::bare_cr: return "bare CR in the message head";
+    case WireError::obs_fold: return "obsolete line folding";
+    case WireError::space_before_colon: return "white space between header name and colon";
+    case WireError::bad_header_name: return "invalid header name";
+    case WireError::bad_header_value: return "control character in a header value";
+    case WireError::bad_content_length: return "invalid Content-Length";
+    case WireError::duplicate_content_length: return "more than one Content-Length";
+    case WireError::bad_transfer_encoding: return "unsupported Transfer-Encoding";
+    case WireError::length_and_chunked: return "Content-Length together with Transfer-Encoding";
+    case WireError::missing_host: return "missing Host header";
+    case WireError::duplicate_host: return "more than one Host header";
+    case WireError::status_line: return "malformed status line";
+  }
+  return "malformed message";
+}
+
+void RequestHead::clear() {
+  method = target = host = {};
+  version_minor = 1;
+  headers.clear();
+  body = BodyKind::none;
+  content_length = 0;
+  keep_alive = true;
+  expect_continue = false;
+  has_connection_tokens = false;
+}
+
+std::string_view RequestHead::header(std::string_view name) const {
+  for (auto& h : headers)
+    if (iequals(h.name, name)) return h.value;
+  return {};
+}
+
+void ResponseHead::clear() {
+  version_minor = 1;
+  status = 0;
+  reason = {};
+  headers.clear();
+  body = BodyKind::none;
+  content_length = 0;
+  keep_alive = true;
+}
+
+std::string_view ResponseHead::header(std::string_view name) const {
+  for (auto& h : headers)
+    if (iequals(h.name, name)) return h.value;
+  return {};
+}
+
+std::size_t find_head_end(std::string_view buf, std::size_t& scanned) {
+  std::size_t pos = scanned;
+  while (pos < buf.size()) {
+    auto* nl = static_cast<const char*>(std::memchr(buf.data() + pos, '\n', buf.size() - pos));
+    if (!nl) break;
+    std::size_t i = static_cast<std::size_t>(nl - buf.data());
+    // A blank line: "\n\n" or "\n\r\n" (bare LFs are refused later by the parser).
+    if (i + 1 < buf.size() && buf[i + 1] == '\n') return i + 2;
+    if (i + 2 < buf.size() && buf[i + 1] == '\r' && buf[i + 2] == '\n') return i + 3;
+    if (i + 2 >= buf.size()) {
+      scanned = i;  // the blank line may still arrive right after this LF
+      return 0;
+    }
+    pos = i + 1;
+  }
+  scanned = buf.size();
+  return 0;
+}
+
+WireError parse_request_head(std::string_view head, RequestHead& out) {
+  out.clear();
+  Framing f;
+  int hosts = 0;
+  std::string_view first;
+  auto err = for_each_line(head, first, [&](std::string_view l) {
+    if (auto e = parse_header_line(l, out.headers); e != WireError::none) return e;
+    auto& h = out.headers.back();
+    if (auto e = f.add(h, true); e != WireError::none) return e;
+    if (iequals(h.name, "host")) {
+      if (hosts++) return WireError::duplicate_host;
+      out.host = h.value;
+    } else if (iequals(h.name, "expect") && iequals(h.value, "100-continue")) {
+      out.expect_continue = true;
+    }
+    return WireError::none;
+  });
+  if (err != WireError::none) return err;
+
+  // METHOD SP TARGET SP HTTP/1.x
+  auto sp1 = first.find(' ');
+  if (sp1 == std::string_view::npos || sp1 == 0) return WireError::request_line;
+  auto sp2 = first.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return WireError::request_line;
+  out.method = first.substr(0, sp1);
+  out.target = first.substr(sp1 + 1, sp2 - sp1 - 1);
+  auto version = first.substr(sp2 + 1);
+  for (char c : out.method)
+    if (!is_tchar(static_cast<unsigned char>(c))) return WireError::request_line;
+  for (unsigned char c : out.target)
+    if (c <= 0x20 || c >= 0x7f) return WireError::request_line;
+  if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || version[7] < '0' || version[7] > '9')
+    return WireError::request_line;
+  out.version_minor = version[7] - '0';
+
+  if (f.lengths && f.encodings) return WireError::length_and_chunked;
+  if (out.version_minor >= 1 && hosts == 0 && out.target.front() == '/') return WireError::missing_host;
+  if (f.chunked)
+    out.body = BodyKind::chunked;
+  else if (f.lengths && f.length > 0) {
+    out.body = BodyKind::length;
+    out.content_length = f.length;
+  }
+  out.keep_alive = out.version_minor >= 1 ? !f.close : (f.keep_alive && !f.close);
+  out.has_connection_tokens = f.connection_tokens;
+  return WireError::none;
+}
+
+WireError parse_response_head(std::string_view head, bool head_request, ResponseHead& out) {
+  out.clear();
+  Framing f;
+  std::string_view first;
+  auto err = for_each_line(head, first, [&](std::string_view l) {
+    if (auto e = parse_header_line(l, out.headers); e != WireError::none) return e;
+    return f.add(out.headers.back(), false);
+  });
+  if (err != WireError::none) return err;
+  // HTTP/1.x SP 3DIGIT [SP reason]
+  if (first.size() < 12 || first.substr(0, 7) != "HTTP/1." || first[7] < '0' || first[7] > '9' ||
+      first[8] != ' ')
+    return WireError::status_line;
+  int status = 0;
+  for (int i = 9; i < 12; ++i) {
+    if (first[i] < '0' || first[i] > '9') return WireError::status_line;
+    status = status * 10 + (first[i] - '0');
+  }
+  if (status < 100 || (first.size() > 12 && first[12] != ' ')) return WireError::status_line;
+  out.version_minor = first[7] - '0';
+  out.status = status;
+  out.reason = first.size() > 13 ? first.substr(13) : std::string_view{};
+
+  out.keep_alive = out.version_minor >= 1 ? !f.close : (f.keep_alive && !f.close);
+  out.content_length = f.length;  // kept for HEAD answers, which carry no body
+  if (head_request || status < 200 || status == 204 || status == 304) {
+    out.body = BodyKind::none;
+  } else if (f.encodings) {
+    out.body = f.chunked && !f.other_encoding ? BodyKind::chunked : BodyKind::until_close;
+    if (out.body == BodyKind::until_close) out.keep_alive = false;
+  } else if (f.lengths) {
+    out.body = f.length ? BodyKind::length : BodyKind::none;
+    out.content_length = f.length;
+  } else {
+    out.body = BodyKind::until_close;
+    out.keep_alive = false;
+  }
+  return WireError::none;
+}
+
+ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) {
+  constexpr std::size_t kMaxLine = 4096;
+  // Reads one CRLF-terminated line; false when it is not complete yet.
+  auto line = [&](std::string_view& l, std::size_t& used, bool& bad) {
+    auto nl = in.find('\n');
+    if (nl == std::string_view::npos) {
+      bad = in.size() > kMaxLine;
+      return false;
+    }
+    if (nl == 0 || in[nl - 1] != '\r' || nl > kMaxLine) {
+      bad = true;
+      return false;
+    }
+    l = in.substr(0, nl - 1);
+    used = nl + 1;
+    bad = l.find('\r') != std::string_view::npos;
+    return !bad;
+  };
+  std::string_view l;
+  std::size_t used = 0;
+  bool bad = false;
+  switch (state_) {
+    case State::size: {
+      if (!line(l, used, bad)) return {bad ? Status::error : Status::need_more, 0, {}};
+      std::size_t i = 0;
+      std::uint64_t n = 0;
+      while (i < l.size()) {
+        char c = l[i];
+        int d = (c >= '0' && c <= '9') ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                         : -1;
+        if (d < 0) break;
+        if (i >= 15) return {Status::error, 0, {}};  // > 2^60: refuse
+        n = n * 16 + static_cast<std::uint64_t>(d);
+        ++i;
+      }
+      if (i == 0) return {Status::error, 0, {}};
+      auto rest = l.substr(i);
+      while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+      if (!rest.empty() && rest.front() != ';') return {Status::error, 0, {}};
+      for (unsigned char c : rest)
+        if (c != '\t' && (c < 0x20 || c == 0x7f)) return {Status::error, 0, {}};
+      remaining_ = n;
+      state_ = n ? State::data : State::trailer;
+      return {Status::need_more, used, {}};
+    }
+    case State::data: {
+      if (in.empty()) return {Status::need_more, 0, {}};
+      auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
+      remaining_ -= take;
+      if (!remaining_) state_ = State::data_crlf;
+      return {Status::data, take, in.substr(0, take)};
+    }
+    case State::data_crlf:
+      if (in.size() < 2) return {in.empty() || in[0] == '\r' ? Status::need_more : Status::error, 0, {}};
+      if (in[0] != '\r' || in[1] != '\n') return {Status::error, 0, {}};
+      state_ = State::size;
+      return {Status::need_more, 2, {}};
+    case State::trailer: {
+      if (!line(l, used, bad)) return {bad ? Status::error : Status::need_more, 0, {}};
+      if (l.empty()) {
+        state_ = State::done;
+        return {Status::done, used, {}};
+      }
+      std::vector<Header> ignored;
+      if (parse_header_line(l, ignored) != WireError::none) return {Status::error, 0, {}};
+      return {Status::need_more, used, {}};
+    }
+    case State::done:
+      return {Status::done, 0, {}};
+  }
+  return {Status::error, 0, {}};
+}
+
+}  // namespace breakwater::http

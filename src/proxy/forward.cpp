@@ -1,0 +1,321 @@
+// The attempt loop and the relay of upstream responses to the client.
+#include <algorithm>
+#include <cstdio>
+
+#include "breakwater/http/text.hpp"
+#include "breakwater/proxy/log.hpp"
+#include "breakwater/proxy/session.hpp"
+
+namespace breakwater::proxy {
+namespace {
+
+constexpr std::size_t kMaxResponseHead = 64 * 1024;
+
+bool is_failure_status(const RouteRuntime& rt, int status) {
+  static const std::vector<int> kDefault{500, 502, 503, 504};
+  auto& list = rt.cfg->circuit_breaker ? rt.cfg->circuit_breaker->failure_statuses : kDefault;
+  return std::find(list.begin(), list.end(), status) != list.end();
+}
+
+policy::OutcomeLabel label(const RouteRuntime& rt, const policy::AttemptOutcome& o) {
+  switch (o.kind) {
+    case policy::AttemptKind::response:
+      return is_failure_status(rt, o.status) ? policy::OutcomeLabel::failure : policy::OutcomeLabel::success;
+    case policy::AttemptKind::connect_failure: return policy::OutcomeLabel::connect_failure;
+    case policy::AttemptKind::reset: return policy::OutcomeLabel::reset;
+    case policy::AttemptKind::timeout: return policy::OutcomeLabel::timeout;
+  }
+  return policy::OutcomeLabel::reset;
+}
+
+void append_chunk(std::string& out, std::string_view data) {
+  char size[24];
+  int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+  out.append(size, static_cast<std::size_t>(n)).append(data).append("\r\n");
+}
+
+awaitable<error_code> read_upstream(http::UpstreamConn& c) {
+  auto [p, room] = c.rbuf.prepare(16 * 1024);
+  auto [ec, n] = co_await c.sock.async_read_some(net::buffer(p, room), use_nothrow);
+  c.rbuf.commit(n);
+  co_return ec;
+}
+
+}  // namespace
+
+struct Session::Attempt {
+  policy::AttemptOutcome outcome;
+  http::Lease lease;
+  bool client_failed = false;
+};
+
+awaitable<bool> Session::forward(Exchange& ex) {
+  auto& rt = *ex.route;
+  auto deadline = ex.start + rt.cfg->timeout;
+  Attempt a;
+  ex.attempts = 1;
+  co_await attempt(ex, deadline, a);
+  if (a.client_failed) co_return false;
+  rt.metrics->count_attempt(label(rt, a.outcome));
+  switch (a.outcome.kind) {
+    case policy::AttemptKind::response:
+      co_return co_await relay(ex, a.lease, deadline);
+    case policy::AttemptKind::connect_failure:
+      co_return co_await respond(ex, Reason::upstream_unavailable, "could not connect to the upstream");
+    case policy::AttemptKind::reset:
+      co_return co_await respond(ex, Reason::upstream_unavailable, "the upstream connection failed");
+    case policy::AttemptKind::timeout:
+      co_return co_await respond(ex, Reason::upstream_timeout, "the upstream did not answer in time");
+  }
+  co_return false;
+}
+
+awaitable<void> Session::attempt(Exchange& ex, TimePoint deadline, Attempt& out) {
+  auto pool = worker_.pools.get(ex.route->upstream);
+  auto& rc = *ex.route->cfg;
+  bool streaming = ex.body_mode == Exchange::BodyMode::streaming;
+  for (int round = 0; round < 2; ++round) {
+    auto acq = co_await pool->acquire(deadline, round > 0);
+    ex.upstream_address = std::move(acq.address);
+    if (!acq.lease) {
+      out.outcome = {acq.failure, 0};
+      co_return;
+    }
+    auto& c = *acq.lease;
+    // A pooled connection the upstream already closed is retried once, fresh,
+    // as long as no request byte we cannot send again was consumed.
+    auto stale = [&] { return c.reused && !c.timed_out && round == 0; };
+    c.arm(deadline);
+
+    http::UpstreamRequest up;
+    up.method = ex.head.method;
+    up.path_query = ex.target.path_query;
+    up.host = !rc.host_rewrite.empty() ? std::string_view(rc.host_rewrite)
+              : ex.target.form == http::Target::Form::absolute ? ex.target.authority
+              : !ex.head.host.empty() ? ex.head.host
+                                      : std::string_view(ex.upstream_address);
+    up.client_ip = client_ip_;
+    up.proto = "http";
+    up.request_id = ex.request_id;
+    up.add_request_id = ex.request_id_generated;
+    if (streaming) {
+      up.framing = http::UpstreamRequest::Framing::length;
+      up.length = ex.head.content_length;
+    } else if (ex.body_mode == Exchange::BodyMode::buffered) {
+      up.framing = http::UpstreamRequest::Framing::length;
+      up.length = ex.body.size();
+    }
+    up_head_.clear();
+    http::build_upstream_head(ex.head, up, up_head_);
+    std::array<net::const_buffer, 2> bufs{net::buffer(up_head_), net::buffer(ex.body)};
+    auto [wec, wn] = co_await net::async_write(c.sock, bufs, use_nothrow);
+    if (wec) {
+      if (stale()) continue;
+      out.outcome = {c.timed_out ? policy::AttemptKind::timeout : policy::AttemptKind::reset, 0};
+      co_return;
+    }
+    if (streaming) {
+      bool client_failed = false;
+      bool ok = co_await pump_body(ex, c, client_failed);
+      if (client_failed) {
+        out.client_failed = true;
+        co_return;
+      }
+      if (!ok) {
+        out.outcome = {c.timed_out ? policy::AttemptKind::timeout : policy::AttemptKind::reset, 0};
+        co_return;
+      }
+    }
+    std::size_t scanned = 0;
+    bool received = false;
+    for (;;) {
+      if (!c.rbuf.empty()) {
+        auto len = http::find_head_end(c.rbuf.view(), scanned);
+        if (len) {
+          resp_raw_.assign(c.rbuf.view().substr(0, len));
+          c.rbuf.consume(len);
+          scanned = 0;
+          auto err = http::parse_response_head(resp_raw_, ex.head.method == "HEAD", resp_);
+          if (err != http::WireError::none || resp_.status == 101) {
+            log_warn("upstream " + ex.upstream_address + " sent a malformed response: " +
+                     std::string(http::describe(err)));
+            out.outcome = {policy::AttemptKind::reset, 0};
+            co_return;
+          }
+          if (resp_.status < 200) continue;  // interim response: wait for the final one
+          out.outcome = {policy::AttemptKind::response, resp_.status};
+          out.lease = std::move(acq.lease);
+          co_return;
+        }
+        if (c.rbuf.size() > kMaxResponseHead) {
+          out.outcome = {policy::AttemptKind::reset, 0};
+          co_return;
+        }
+      }
+      auto [p, room] = c.rbuf.prepare(8 * 1024);
+      auto [ec, n] = co_await c.sock.async_read_some(net::buffer(p, room), use_nothrow);
+      if (ec) break;
+      c.rbuf.commit(n);
+      received = true;
+    }
+    if (!received && stale() && !streaming) continue;
+    out.outcome = {c.timed_out ? policy::AttemptKind::timeout : policy::AttemptKind::reset, 0};
+    co_return;
+  }
+  out.outcome = {policy::AttemptKind::reset, 0};
+}
+
+awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamConn& c, bool& client_failed) {
+  while (ex.stream_remaining) {
+    if (buf_.empty()) {
+      set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+      if (!co_await read_more()) {
+        client_failed = true;
+        co_return false;
+      }
+    }
+    auto take = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), ex.stream_remaining));
+    auto [ec, n] = co_await net::async_write(c.sock, net::buffer(buf_.view().data(), take), use_nothrow);
+    if (ec) co_return false;
+    buf_.consume(take);
+    ex.stream_remaining -= take;
+    ex.bytes_in += take;
+  }
+  ex.body_consumed = true;
+  set_deadline(TimePoint::max());
+  co_return true;
+}
+
+awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadline) {
+  auto& c = *lease;
+  c.arm(deadline);  // the body is bounded by the route timeout
+  bool http10 = ex.head.version_minor == 0;
+  bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;
+  http::ClientResponse cr;
+  cr.http10 = http10;
+  cr.extra = ex.extra_headers;
+  switch (resp_.body) {
+    case http::BodyKind::none:
+      if (ex.head.method == "HEAD" && !resp_.header("content-length").empty()) {
+        cr.framing = http::ClientResponse::Framing::length;
+        cr.length = resp_.content_length;
+      }
+      break;
+    case http::BodyKind::length:
+      cr.framing = http::ClientResponse::Framing::length;
+      cr.length = resp_.content_length;
+      break;
+    case http::BodyKind::chunked:
+    case http::BodyKind::until_close:
+      if (http10) {
+        cr.framing = http::ClientResponse::Framing::until_close;
+        keep = false;
+      } else {
+        cr.framing = http::ClientResponse::Framing::chunked;
+      }
+      break;
+  }
+  cr.keep_alive = keep;
+  out_.clear();
+  http::build_client_head(resp_, cr, out_);
+  ex.status = resp_.status;
+  set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+
+  bool client_ok = true;
+  bool upstream_ok = true;
+  switch (resp_.body) {
+    case http::BodyKind::none:
+      client_ok = co_await write(out_);
+      break;
+    case http::BodyKind::length: {
+      auto remaining = resp_.content_length;
+      auto avail = static_cast<std::size_t>(std::min<std::uint64_t>(c.rbuf.size(), remaining));
+      client_ok = co_await write(out_, c.rbuf.view().substr(0, avail));
+      c.rbuf.consume(avail);
+      remaining -= avail;
+      ex.bytes_out += avail;
+      while (client_ok && remaining) {
+        if (auto ec = co_await read_upstream(c); ec) {
+          upstream_ok = false;
+          break;
+        }
+        auto take = static_cast<std::size_t>(std::min<std::uint64_t>(c.rbuf.size(), remaining));
+        client_ok = co_await write(c.rbuf.view().substr(0, take));
+        c.rbuf.consume(take);
+        remaining -= take;
+        ex.bytes_out += take;
+      }
+      break;
+    }
+    case http::BodyKind::chunked: {
+      http::ChunkedDecoder dec;
+      for (;;) {
+        auto step = dec.next(c.rbuf.view());
+        if (step.status == http::ChunkedDecoder::Status::error) {
+          upstream_ok = false;
+          break;
+        }
+        if (step.status == http::ChunkedDecoder::Status::data) {
+          if (http10)
+            out_.append(step.data);
+          else
+            append_chunk(out_, step.data);
+          ex.bytes_out += step.data.size();
+        }
+        c.rbuf.consume(step.consumed);
+        if (step.status == http::ChunkedDecoder::Status::done) {
+          if (!http10) out_.append("0\r\n\r\n");
+          client_ok = co_await write(out_);
+          break;
+        }
+        if (step.consumed == 0) {
+          if (!out_.empty()) {
+            client_ok = co_await write(out_);
+            out_.clear();
+            if (!client_ok) break;
+          }
+          if (auto ec = co_await read_upstream(c); ec) {
+            upstream_ok = false;
+            break;
+          }
+        }
+      }
+      break;
+    }
+    case http::BodyKind::until_close: {
+      for (;;) {
+        if (!c.rbuf.empty()) {
+          if (http10)
+            out_.append(c.rbuf.view());
+          else
+            append_chunk(out_, c.rbuf.view());
+          ex.bytes_out += c.rbuf.size();
+          c.rbuf.clear();
+        }
+        if (!out_.empty()) {
+          client_ok = co_await write(out_);
+          out_.clear();
+          if (!client_ok) break;
+        }
+        auto ec = co_await read_upstream(c);
+        if (ec == net::error::eof && !c.timed_out) {
+          if (!c.rbuf.empty()) continue;
+          if (!http10) client_ok = co_await write("0\r\n\r\n");
+          break;
+        }
+        if (ec) {
+          upstream_ok = false;
+          break;
+        }
+      }
+      break;
+    }
+  }
+  lease.set_reusable(upstream_ok && resp_.keep_alive && resp_.body != http::BodyKind::until_close &&
+                     c.rbuf.empty());
+  c.disarm();
+  set_deadline(TimePoint::max());
+  co_return client_ok && upstream_ok && keep;
+}
+
+}  // namespace breakwater::proxy

@@ -1,0 +1,246 @@
+#include "breakwater/proxy/server.hpp"
+
+#include <csignal>
+
+#include "breakwater/admin/admin.hpp"
+#include "breakwater/config/load.hpp"
+#include "breakwater/proxy/log.hpp"
+#include "breakwater/proxy/session.hpp"
+
+namespace breakwater::proxy {
+namespace {
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    log_error(std::string("unexpected error in a connection: ") + x.what());
+  }
+}
+
+awaitable<void> sweep_loop(Worker* w) {
+  net::steady_timer t(w->ctx);
+  for (;;) {
+    t.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await t.async_wait(use_nothrow);
+    if (ec) co_return;
+    w->pools.sweep(policy::Clock::now());
+  }
+}
+
+}  // namespace
+
+Worker::Worker(unsigned i) : index(i), rng(std::random_device{}() ^ (static_cast<std::uint64_t>(i) << 40)) {}
+
+ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c)
+    : name(c.name), bind(c.bind), acceptor(ctx), max_connections(c.max_connections) {
+  tcp::endpoint ep(net::ip::make_address(c.bind.host), c.bind.port);
+  acceptor.open(ep.protocol());
+  acceptor.set_option(tcp::acceptor::reuse_address(true));
+  acceptor.bind(ep);
+  acceptor.listen(net::socket_base::max_listen_connections);
+}
+
+Server::Server(std::string config_path, config::Config initial) : config_path_(std::move(config_path)) {
+  signals_.add(SIGHUP);
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  unsigned n = initial.server.workers ? initial.server.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  std::string err;
+  if (!reconcile_listeners(initial, err)) throw std::runtime_error(err);
+  try {
+    admin_ = std::make_unique<admin::Admin>(*this, control_, initial.server.admin);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot bind the admin listener " + initial.server.admin.str() + ": " + e.what());
+  }
+  snapshot_.store(build_snapshot(std::move(initial)));
+}
+
+Server::~Server() = default;
+
+std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
+  auto snap = std::make_shared<Snapshot>(std::move(c));
+  std::map<std::string, std::shared_ptr<http::UpstreamShared>> next;
+  for (auto& u : snap->config.upstreams) {
+    auto it = upstreams_.find(u.name);
+    next[u.name] = (it != upstreams_.end() && it->second->cfg == u) ? it->second
+                                                                    : std::make_shared<http::UpstreamShared>(u);
+  }
+  for (auto& [name, up] : upstreams_)
+    if (next[name] != up) up->retired.store(true);
+  std::erase_if(next, [](auto& kv) { return !kv.second; });
+  upstreams_ = std::move(next);
+  for (auto& rc : snap->config.routes) {
+    RouteRuntime rt;
+    rt.cfg = &rc;
+    rt.metrics = registry_.metrics(rc.name);
+    rt.upstream = upstreams_.at(rc.upstream);
+    snap->routes.push_back(std::move(rt));
+  }
+  auto old = snapshot_.load();
+  snap->access_log = old && old->access_log->where() == snap->config.server.access_log
+                         ? old->access_log
+                         : AccessLog::open(snap->config.server.access_log);
+  snap->unmatched = registry_.metrics("none");
+  return snap;
+}
+
+bool Server::reconcile_listeners(const config::Config& c, std::string& error) {
+  std::map<std::string, std::shared_ptr<ListenerHandle>> next;
+  std::vector<std::shared_ptr<ListenerHandle>> fresh;
+  for (auto& lc : c.listeners) {
+    auto it = listeners_.find(lc.name);
+    if (it != listeners_.end() && it->second->bind == lc.bind) {
+      it->second->max_connections.store(lc.max_connections);
+      next[lc.name] = it->second;
+      continue;
+    }
+    try {
+      auto l = std::make_shared<ListenerHandle>(control_, lc);
+      fresh.push_back(l);
+      next[lc.name] = l;
+    } catch (const std::exception& e) {
+      error = "cannot bind listener '" + lc.name + "' to " + lc.bind.str() + ": " + e.what();
+      for (auto& f : fresh) {
+        error_code ec;
+        f->acceptor.close(ec);
+      }
+      return false;
+    }
+  }
+  for (auto& [name, old] : listeners_) {
+    auto it = next.find(name);
+    if (it != next.end() && it->second == old) continue;
+    old->closed.store(true);
+    error_code ec;
+    old->acceptor.close(ec);
+    close_sessions_of(old);
+  }
+  bool running = !listeners_.empty();
+  listeners_ = std::move(next);
+  if (running)
+    for (auto& l : fresh) start_accepting(l);
+  return true;
+}
+
+void Server::close_sessions_of(const std::shared_ptr<ListenerHandle>& l) {
+  for (auto& w : workers_)
+    net::post(w->ctx, [w = w.get(), l] {
+      for (auto* s : std::vector<Session*>(w->sessions.begin(), w->sessions.end()))
+        if (!l || s->listener() == l) s->close_when_idle();
+    });
+}
+
+void Server::start_accepting(const std::shared_ptr<ListenerHandle>& l) {
+  net::co_spawn(control_, accept_loop(l), log_exception);
+}
+
+awaitable<void> Server::accept_loop(std::shared_ptr<ListenerHandle> l) {
+  net::steady_timer pause(control_);
+  while (!l->closed.load()) {
+    if (l->connections.load(std::memory_order_relaxed) >= static_cast<int>(l->max_connections.load())) {
+      pause.expires_after(std::chrono::milliseconds(5));
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    auto& w = *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+    auto [ec, sock] = co_await l->acceptor.async_accept(w.ctx, use_nothrow);
+    if (ec) {
+      if (l->closed.load() || ec == net::error::operation_aborted) co_return;
+      log_warn("accept failed on listener '" + l->name + "': " + ec.message());
+      pause.expires_after(std::chrono::milliseconds(20));  // e.g. out of file descriptors
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    l->connections.fetch_add(1, std::memory_order_relaxed);
+    active_sessions.fetch_add(1, std::memory_order_relaxed);
+    auto s = std::make_shared<Session>(*this, w, std::move(sock), l);
+    net::co_spawn(w.ctx, Session::run(std::move(s)), log_exception);
+  }
+}
+
+void Server::reload() {
+  auto res = config::load_file(config_path_);
+  if (!res.ok()) {
+    for (auto& e : res.errors) log_error("reload failed, keeping the running config: " + e);
+    registry_.global.reloads_failure.fetch_add(1);
+    return;
+  }
+  auto old = snapshot();
+  if (res.config.server.workers != old->config.server.workers)
+    log_warn("server.workers changed; it takes effect on restart");
+  if (!(res.config.server.admin == old->config.server.admin))
+    log_warn("server.admin changed; it takes effect on restart");
+  std::string err;
+  if (!reconcile_listeners(res.config, err)) {
+    log_error("reload failed, keeping the running config: " + err);
+    registry_.global.reloads_failure.fetch_add(1);
+    return;
+  }
+  snapshot_.store(build_snapshot(std::move(res.config)));
+  registry_.global.reloads_success.fetch_add(1);
+  log_info("config reloaded from " + config_path_);
+}
+
+void Server::begin_drain() {
+  if (draining_.exchange(true)) return;
+  log_info("draining: listeners closed, waiting for requests in flight");
+  for (auto& [name, l] : listeners_) {
+    l->closed.store(true);
+    error_code ec;
+    l->acceptor.close(ec);
+  }
+  close_sessions_of(nullptr);
+  drain_deadline_ = policy::Clock::now() + snapshot()->config.server.drain_timeout;
+  wait_drained();
+}
+
+void Server::wait_drained() {
+  if (active_sessions.load() == 0 || policy::Clock::now() >= drain_deadline_) {
+    if (active_sessions.load() > 0) log_warn("drain timeout reached with requests still in flight");
+    admin_->stop();
+    for (auto& w : workers_) w->ctx.stop();
+    control_.stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(5));
+  drain_timer_.async_wait([this](error_code ec) {
+    if (!ec) wait_drained();
+  });
+}
+
+int Server::run() {
+  std::function<void(error_code, int)> on_signal = [this, &on_signal](error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+      signals_.async_wait(on_signal);
+    } else {
+      begin_drain();
+    }
+  };
+  signals_.async_wait(on_signal);
+  for (auto& [name, l] : listeners_) start_accepting(l);
+  admin_->start();
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  for (auto& w : workers_) {
+    guards.push_back(net::make_work_guard(w->ctx));
+    net::co_spawn(w->ctx, sweep_loop(w.get()), net::detached);
+    w->thread = std::thread([w = w.get()] { w->ctx.run(); });
+  }
+  std::string where;
+  for (auto& [name, l] : listeners_) where += " " + name + "=" + l->bind.str();
+  log_info("breakwater serving with " + std::to_string(workers_.size()) + " worker(s):" + where +
+           " admin=" + snapshot()->config.server.admin.str());
+  control_.run();
+  for (auto& w : workers_) {
+    w->ctx.stop();
+    if (w->thread.joinable()) w->thread.join();
+  }
+  log_info("drained, exiting");
+  return 0;
+}
+
+}  // namespace breakwater::proxy

@@ -1,0 +1,375 @@
+#include "breakwater/proxy/session.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "breakwater/http/text.hpp"
+#include "breakwater/proxy/log.hpp"
+
+namespace breakwater::proxy {
+namespace {
+
+constexpr std::size_t kMaxHead = 64 * 1024;
+// Bodies up to this size are buffered (so they can be replayed); larger ones stream.
+constexpr std::uint64_t kBufferedBody = 64 * 1024;
+
+std::string make_request_id(std::mt19937_64& rng) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::uint64_t a = rng(), b = rng();
+  std::string id(36, '-');
+  int k = 0;
+  for (int i = 0; i < 36; ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) continue;
+    std::uint64_t& src = k < 16 ? a : b;
+    char c = hex[src & 15];
+    src >>= 4;
+    ++k;
+    if (i == 14) c = '4';                              // version 4
+    if (i == 19) c = hex[8 + (static_cast<unsigned char>(c) & 3)];  // variant 10xx
+    id[static_cast<std::size_t>(i)] = c;
+  }
+  return id;
+}
+
+}  // namespace
+
+void Exchange::reset() {
+  snap.reset();
+  listener = nullptr;
+  route = nullptr;
+  raw_head.clear();
+  head.clear();
+  target = {};
+  request_id.clear();
+  request_id_generated = false;
+  body_mode = BodyMode::none;
+  body.clear();
+  stream_remaining = 0;
+  body_consumed = true;
+  status = 0;
+  reason.reset();
+  upstream_address.clear();
+  attempts = 0;
+  bytes_in = bytes_out = 0;
+  extra_headers.clear();
+}
+
+Session::Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener)
+    : server_(server),
+      worker_(worker),
+      sock_(std::move(sock)),
+      listener_(std::move(listener)),
+      watchdog_(worker.ctx) {
+  error_code ec;
+  auto ep = sock_.remote_endpoint(ec);
+  if (!ec) {
+    client_ip_ = ep.address().to_string();
+    client_addr_ = ep.address().is_v6() ? "[" + client_ip_ + "]:" + std::to_string(ep.port())
+                                        : client_ip_ + ":" + std::to_string(ep.port());
+  }
+  sock_.set_option(tcp::no_delay(true), ec);
+}
+
+Session::~Session() {
+  worker_.sessions.erase(this);
+  listener_->connections.fetch_sub(1, std::memory_order_relaxed);
+  server_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
+}
+
+awaitable<void> Session::run(std::shared_ptr<Session> self) {
+  self->worker_.sessions.insert(self.get());
+  co_await self->serve();
+  error_code ec;
+  self->sock_.shutdown(tcp::socket::shutdown_both, ec);
+  self->sock_.close(ec);
+  self->watchdog_.cancel();
+  self->armed_ = TimePoint::min();  // no further arming: the watchdog is done
+}
+
+void Session::close_when_idle() {
+  closing_ = true;
+  if (idle_) {
+    error_code ec;
+    sock_.close(ec);
+  }
+}
+
+void Session::set_deadline(TimePoint tp) {
+  deadline_ = tp;
+  if (tp < armed_ && armed_ != TimePoint::min()) {
+    armed_ = tp;
+    watchdog_.expires_at(tp);
+    watch();
+  }
+}
+
+void Session::watch() {
+  watchdog_.async_wait([weak = weak_from_this()](error_code ec) {
+    if (ec) return;
+    auto self = weak.lock();
+    if (!self || self->armed_ == TimePoint::min()) return;
+    if (policy::Clock::now() >= self->deadline_) {
+      self->client_timed_out_ = true;
+      self->armed_ = TimePoint::max();
+      error_code ignored;
+      self->sock_.close(ignored);
+      return;
+    }
+    self->armed_ = self->deadline_;
+    self->watchdog_.expires_at(self->armed_);
+    self->watch();
+  });
+}
+
+awaitable<bool> Session::read_more() {
+  auto [p, room] = buf_.prepare(8 * 1024);
+  auto [ec, n] = co_await sock_.async_read_some(net::buffer(p, room), use_nothrow);
+  if (ec) co_return false;
+  buf_.commit(n);
+  co_return true;
+}
+
+awaitable<bool> Session::write(std::string_view a, std::string_view b) {
+  std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()), net::buffer(b.data(), b.size())};
+  auto [ec, n] = co_await net::async_write(sock_, bufs, use_nothrow);
+  co_return !ec;
+}
+
+awaitable<bool> Session::read_head(std::size_t& head_len) {
+  std::size_t scanned = 0;
+  bool header_clock = false;
+  for (;;) {
+    // Empty lines before a request line are ignored (RFC 9112 §2.2).
+    auto v = buf_.view();
+    std::size_t skip = 0;
+    while (skip + 1 < v.size() && v[skip] == '\r' && v[skip + 1] == '\n') skip += 2;
+    if (skip) {
+      buf_.consume(skip);
+      scanned = 0;
+    }
+    if (!buf_.empty()) {
+      head_len = http::find_head_end(buf_.view(), scanned);
+      if (head_len) co_return true;
+      if (buf_.size() > kMaxHead) co_return false;
+      if (!header_clock) {
+        header_clock = true;
+        set_deadline(policy::Clock::now() + ex_.listener->header_timeout);
+      }
+    }
+    idle_ = buf_.empty();
+    if (idle_ && closing_) co_return false;
+    bool ok = co_await read_more();
+    idle_ = false;
+    if (!ok) co_return false;
+  }
+}
+
+awaitable<void> Session::serve() {
+  for (;;) {
+    ex_.reset();
+    ex_.snap = server_.snapshot();
+    ex_.listener = ex_.snap->config.find_listener(listener_->name);
+    if (!ex_.listener || listener_->closed.load(std::memory_order_relaxed) || closing_) co_return;
+    set_deadline(policy::Clock::now() + ex_.listener->idle_timeout);
+    std::size_t head_len = 0;
+    bool ok = co_await read_head(head_len);
+    if (!ok) {
+      if (buf_.size() > kMaxHead) {
+        ex_.start = policy::Clock::now();
+        co_await respond(ex_, Reason::header_too_large, "the request head exceeds 64KiB");
+      }
+      co_return;
+    }
+    set_deadline(TimePoint::max());
+    ex_.start = policy::Clock::now();
+    ex_.snap = server_.snapshot();  // the config the request starts with
+    ex_.listener = ex_.snap->config.find_listener(listener_->name);
+    if (!ex_.listener) co_return;
+    ex_.raw_head.assign(buf_.view().substr(0, head_len));
+    buf_.consume(head_len);
+    auto err = http::parse_request_head(ex_.raw_head, ex_.head);
+    bool keep = false;
+    if (err != http::WireError::none)
+      keep = co_await respond(ex_, Reason::bad_request, http::describe(err));
+    else
+      keep = co_await handle(ex_);
+    finish(ex_);
+    if (!keep) co_return;
+  }
+}
+
+awaitable<bool> Session::read_body(Exchange& ex) {
+  auto& h = ex.head;
+  if (h.expect_continue && h.version_minor >= 1 && h.body != http::BodyKind::none) {
+    if (!co_await write("HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
+  }
+  set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+  if (h.body == http::BodyKind::length) {
+    if (h.content_length > kBufferedBody) {
+      ex.body_mode = Exchange::BodyMode::streaming;
+      ex.stream_remaining = h.content_length;
+      ex.body_consumed = false;
+      co_return true;
+    }
+    ex.body_mode = Exchange::BodyMode::buffered;
+    auto want = static_cast<std::size_t>(h.content_length);
+    while (buf_.size() < want) {
+      if (!co_await read_more()) co_return false;
+      set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+    }
+    ex.body.assign(buf_.view().substr(0, want));
+    buf_.consume(want);
+  } else if (h.body == http::BodyKind::chunked) {
+    ex.body_mode = Exchange::BodyMode::buffered;
+    http::ChunkedDecoder dec;
+    for (;;) {
+      auto step = dec.next(buf_.view());
+      if (step.status == http::ChunkedDecoder::Status::error) {
+        co_await respond(ex, Reason::bad_request, "malformed chunked body");
+        co_return false;
+      }
+      if (step.status == http::ChunkedDecoder::Status::data) {
+        if (ex.body.size() + step.data.size() > ex.listener->max_body) {
+          co_await respond(ex, Reason::request_too_large, "the request body exceeds max_body");
+          co_return false;
+        }
+        ex.body.append(step.data);
+      }
+      buf_.consume(step.consumed);
+      if (step.status == http::ChunkedDecoder::Status::done) break;
+      if (step.consumed == 0) {
+        if (!co_await read_more()) co_return false;
+        set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+      }
+    }
+  }
+  set_deadline(TimePoint::max());
+  ex.bytes_in = ex.body.size();
+  co_return true;
+}
+
+awaitable<bool> Session::handle(Exchange& ex) {
+  auto& h = ex.head;
+  if (h.method == "CONNECT") {
+    ex.body_consumed = h.body == http::BodyKind::none;
+    co_return co_await respond(ex, Reason::method_not_allowed, "CONNECT is not supported");
+  }
+  ex.target = http::parse_target(h.target);
+  if (ex.target.form == http::Target::Form::invalid) {
+    co_return co_await respond(ex, Reason::bad_request,
+                               "the request target must be origin-form or an http:// absolute URI without userinfo");
+  }
+  if (h.body == http::BodyKind::length && h.content_length > ex.listener->max_body) {
+    co_return co_await respond(ex, Reason::request_too_large, "the request body exceeds max_body");
+  }
+  if (!co_await read_body(ex)) co_return false;
+
+  auto host = ex.target.form == http::Target::Form::absolute ? ex.target.authority : h.host;
+  auto match_host = http::match_host(host);
+  int idx = ex.snap->table.match(ex.listener->name, {match_host, ex.target.path, h.method, &h.headers});
+  if (idx < 0) co_return co_await respond(ex, Reason::route_not_found, "no route matches this request");
+  ex.route = &ex.snap->routes[static_cast<std::size_t>(idx)];
+  auto& rc = *ex.route->cfg;
+  if (!rc.enabled) co_return co_await respond(ex, Reason::route_disabled, "the route is disabled");
+
+  if (auto rid = h.header("x-request-id"); !rid.empty()) {
+    ex.request_id.assign(rid);
+  } else {
+    ex.request_id = make_request_id(worker_.rng);
+    ex.request_id_generated = true;
+  }
+  co_return co_await forward(ex);
+}
+
+awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail, int retry_after) {
+  int status = reason_status(r);
+  ex.status = status;
+  ex.reason = r;
+  bool close = r == Reason::bad_request || r == Reason::request_too_large || r == Reason::header_too_large ||
+               !ex.body_consumed || closing_ || !ex.head.keep_alive || ex.head.method.empty();
+  auto title = http::reason_phrase(status);
+  std::string body = "{\"type\":\"about:blank\",\"title\":";
+  append_json_string(body, title);
+  body.append(",\"status\":").append(std::to_string(status)).append(",\"detail\":");
+  append_json_string(body, detail);
+  body.append(",\"reason\":\"").append(reason_name(r)).append("\",\"route\":");
+  if (ex.route)
+    append_json_string(body, ex.route->cfg->name);
+  else
+    body.append("null");
+  body.append("}");
+  out_.clear();
+  out_.append(ex.head.version_minor == 0 && !ex.head.method.empty() ? "HTTP/1.0 " : "HTTP/1.1 ")
+      .append(std::to_string(status))
+      .append(" ")
+      .append(title)
+      .append("\r\nContent-Type: application/problem+json\r\nx-breakwater: ")
+      .append(reason_name(r))
+      .append("\r\nContent-Length: ")
+      .append(std::to_string(body.size()))
+      .append("\r\n");
+  if (retry_after > 0) out_.append("Retry-After: ").append(std::to_string(retry_after)).append("\r\n");
+  out_.append(ex.extra_headers);
+  if (close)
+    out_.append("Connection: close\r\n");
+  else if (ex.head.version_minor == 0)
+    out_.append("Connection: keep-alive\r\n");
+  out_.append("\r\n");
+  bool head_only = ex.head.method == "HEAD";
+  ex.bytes_out = head_only ? 0 : body.size();
+  set_deadline(policy::Clock::now() + (ex.listener ? ex.listener->idle_timeout : std::chrono::seconds(60)));
+  bool ok = co_await write(out_, head_only ? std::string_view{} : std::string_view(body));
+  set_deadline(TimePoint::max());
+  co_return ok && !close;
+}
+
+void Session::finish(Exchange& ex) {
+  if (ex.status == 0) return;  // nothing was answered: the client went away
+  auto& metrics = ex.route ? *ex.route->metrics : *ex.snap->unmatched;
+  metrics.count_status(ex.status);
+  auto took = policy::Clock::now() - ex.start;
+  metrics.duration.observe(std::chrono::duration<double>(took).count());
+  if (ex.reason && is_rejection(*ex.reason))
+    metrics.rejected[static_cast<std::size_t>(*ex.reason)].fetch_add(1, std::memory_order_relaxed);
+
+  auto& log = *ex.snap->access_log;
+  if (!log.enabled()) return;
+  std::string line;
+  line.reserve(512);
+  line.append("{\"ts\":\"").append(rfc3339_now()).append("\",\"request_id\":");
+  if (ex.request_id.empty())
+    line.append("null");
+  else
+    append_json_string(line, ex.request_id);
+  line.append(",\"client\":");
+  append_json_string(line, client_addr_);
+  line.append(",\"listener\":");
+  append_json_string(line, listener_->name);
+  line.append(",\"route\":");
+  if (ex.route)
+    append_json_string(line, ex.route->cfg->name);
+  else
+    line.append("null");
+  line.append(",\"method\":");
+  append_json_string(line, ex.head.method);
+  line.append(",\"path\":");
+  append_json_string(line, ex.target.form == http::Target::Form::invalid ? ex.head.target : ex.target.path_query);
+  line.append(",\"status\":").append(std::to_string(ex.status)).append(",\"reason\":");
+  if (ex.reason)
+    line.append("\"").append(reason_name(*ex.reason)).append("\"");
+  else
+    line.append("null");
+  line.append(",\"upstream\":");
+  if (ex.upstream_address.empty())
+    line.append("null");
+  else
+    append_json_string(line, ex.upstream_address);
+  char tail[160];
+  std::snprintf(tail, sizeof tail,
+                ",\"attempts\":%u,\"duration_ms\":%.3f,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 "}\n",
+                ex.attempts, std::chrono::duration<double, std::milli>(took).count(), ex.bytes_in, ex.bytes_out);
+  line.append(tail);
+  log.write(line);
+}
+
+}  // namespace breakwater::proxy
