@@ -149,7 +149,7 @@ awaitable<bool> Session::read_head(std::size_t& head_len) {
     }
     if (!buf_.empty()) {
       head_len = http::find_head_end(buf_.view(), scanned);
-      if (head_len) co_return true;
+      if (head_len) co_return head_len <= kMaxHead;
       if (buf_.size() > kMaxHead) co_return false;
       if (!header_clock) {
         header_clock = true;

@@ -1,0 +1,376 @@
+"""Test harness: a real breakwater process, a controllable real upstream and
+raw-socket helpers, all on 127.0.0.1 with free ports. Every process a test
+starts is stopped by the test (or its tearDown)."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import socketserver
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+BINARY = os.environ.get("BW_BINARY", os.path.join(os.path.dirname(__file__), "../../build/breakwater"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+# ---------------------------------------------------------------- upstream
+
+def read_request(rfile):
+    """Reads one HTTP/1.1 request: (method, target, headers dict lower-case -> list, body) or None."""
+    line = rfile.readline(65537)
+    if not line:
+        return None
+    method, target, _ = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+    headers = {}
+    while True:
+        h = rfile.readline(65537).decode("latin-1")
+        if h in ("\r\n", "\n", ""):
+            break
+        name, _, value = h.partition(":")
+        headers.setdefault(name.strip().lower(), []).append(value.strip())
+    body = b""
+    if "content-length" in headers:
+        body = rfile.read(int(headers["content-length"][0]))
+    elif headers.get("transfer-encoding", [""])[0].lower() == "chunked":
+        while True:
+            size = int(rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            body += rfile.read(size)
+            rfile.readline()
+    return method, target, headers, body
+
+
+class Upstream:
+    """A real HTTP/1.1 server whose behaviour the path chooses:
+    /echo                 200 + JSON of what arrived
+    /status/N             status N
+    /slow/MS              waits MS ms, then 200
+    /fail/N/KEY           the first N calls for KEY answer 503, then 200
+    /big/N                N bytes of body
+    /chunked              a chunked body
+    /close                a body delimited by closing the connection
+    /retry-after/S        503 with Retry-After: S
+    /sidecar              503 carrying x-breakwater (another sidecar's rejection)
+    anything else         200 "ok"
+    Leading path segments that name no behaviour are skipped: /api/slow/5 = /slow/5.
+    """
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.requests = []  # (method, target, headers, body, peer)
+        self.counters = {}
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.close_after_response = False  # keep-alive in the header, then close shortly after
+        up = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                with up.lock:
+                    up.connections += 1
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                while True:
+                    try:
+                        req = read_request(self.rfile)
+                    except (OSError, ValueError):
+                        return
+                    if req is None:
+                        return
+                    method, target, headers, body = req
+                    with up.lock:
+                        up.requests.append((method, target, headers, body, self.client_address))
+                    try:
+                        keep = up.respond(self.wfile, method, target, headers, body)
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    if not keep:
+                        return
+                    if up.close_after_response:
+                        time.sleep(0.05)
+                        return
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def count(self, key):
+        with self.lock:
+            return self.counters.get(key, 0)
+
+    def hits(self, prefix=""):
+        with self.lock:
+            return sum(1 for r in self.requests if r[1].startswith(prefix))
+
+    def respond(self, w, method, target, headers, body):
+        path = urllib.parse.urlsplit(target).path
+        parts = path.strip("/").split("/")
+        known = ("echo", "status", "slow", "fail", "big", "retry-after", "sidecar", "chunked", "close")
+        while len(parts) > 1 and parts[0] not in known:
+            parts.pop(0)  # route prefixes like /api are not behaviours
+        status, extra, payload = 200, [], b"ok"
+        if parts[0] == "echo":
+            payload = json.dumps({"method": method, "target": target, "headers": headers,
+                                  "body": body.decode("latin-1")}).encode()
+            extra.append("Content-Type: application/json")
+        elif parts[0] == "status":
+            status = int(parts[1])
+            payload = ("status %d" % status).encode()
+        elif parts[0] == "slow":
+            time.sleep(int(parts[1]) / 1000.0)
+        elif parts[0] == "fail":
+            key = "fail/" + parts[2]
+            with self.lock:
+                n = self.counters.get(key, 0) + 1
+                self.counters[key] = n
+            if n <= int(parts[1]):
+                status, payload = 503, b"failing"
+        elif parts[0] == "big":
+            payload = b"x" * int(parts[1])
+        elif parts[0] == "retry-after":
+            status, payload = 503, b"later"
+            extra.append("Retry-After: " + parts[1])
+        elif parts[0] == "sidecar":
+            status, payload = 503, b"rejected"
+            extra.append("x-breakwater: rate_limited")
+        elif parts[0] == "chunked":
+            w.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for piece in (b"hello ", b"chunked ", b"world"):
+                w.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            w.write(b"0\r\n\r\n")
+            return True
+        elif parts[0] == "close":
+            w.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nclose-delimited body")
+            return False
+        key = "path:" + path
+        with self.lock:
+            self.counters[key] = self.counters.get(key, 0) + 1
+        head = "HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n" % (
+            status, 0 if method == "HEAD" else len(payload), "".join(e + "\r\n" for e in extra))
+        w.write(head.encode() + (b"" if method == "HEAD" else payload))
+        return True
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# ---------------------------------------------------------------- breakwater
+
+def base_config(listen_port, admin_port, upstream_port, routes, extra="", listener_extra=""):
+    return f"""
+[server]
+workers = 2
+admin = "127.0.0.1:{admin_port}"
+drain_timeout = "5s"
+access_log = "stderr"
+
+[[listener]]
+name = "in"
+bind = "127.0.0.1:{listen_port}"
+{listener_extra}
+
+[upstream.app]
+endpoints = ["127.0.0.1:{upstream_port}"]
+connect_timeout = "500ms"
+
+{extra}
+
+{routes}
+"""
+
+
+SIMPLE_ROUTE = """
+[[route]]
+name = "all"
+listener = "in"
+upstream = "app"
+timeout = "2s"
+"""
+
+
+class Breakwater:
+    def __init__(self, config_text, tmpdir=None, wait=True, binary=BINARY):
+        self.dir = tmpdir or tempfile.mkdtemp(prefix="bw-")
+        self.config_path = os.path.join(self.dir, "breakwater.toml")
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        with open(self.config_path, "w") as f:
+            f.write(config_text)
+        self.admin_port = int(re.search(r'admin\s*=\s*"127\.0\.0\.1:(\d+)"', config_text).group(1))
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([binary, "--config", self.config_path], stdout=self.log, stderr=self.log)
+        if wait and not self.wait_ready():
+            self.stop()
+            raise RuntimeError("breakwater did not become ready:\n" + self.logs())
+
+    def wait_ready(self, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if self.admin("/ready")[0] == 200:
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.02)
+        return False
+
+    def admin(self, path):
+        c = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=5)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        finally:
+            c.close()
+
+    def metrics(self):
+        """{(name, frozenset(labels)): value}"""
+        out = {}
+        for line in self.admin("/metrics")[1].splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = re.match(r'^([a-zA-Z_:]+)(\{(.*)\})? (\S+)$', line)
+            labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+            out[(m.group(1), labels)] = float(m.group(4))
+        return out
+
+    def metric(self, name, **labels):
+        return self.metrics().get((name, frozenset(labels.items())), 0.0)
+
+    def reload(self, config_text=None, wait=0.3):
+        if config_text is not None:
+            with open(self.config_path, "w") as f:
+                f.write(config_text)
+        self.proc.send_signal(signal.SIGHUP)
+        time.sleep(wait)
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def access_log(self):
+        return [json.loads(l) for l in self.logs().splitlines() if l.startswith("{") and '"request_id"' in l]
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+# ---------------------------------------------------------------- clients
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
+def raw(port, data, timeout=3.0, read_until_close=True):
+    """Sends raw bytes; returns everything read until the peer closes (or the timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        chunks = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not b:
+                return b"".join(chunks), True
+            chunks.append(b)
+            if not read_until_close:
+                break
+        return b"".join(chunks), False
+    finally:
+        s.close()
+
+
+def parse_responses(data):
+    """Splits raw bytes into [(status, headers, body)] using Content-Length."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        out.append((status, headers, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+class ProxyTestCase(unittest.TestCase):
+    """Starts an upstream and a breakwater with `routes` for each test."""
+    routes = SIMPLE_ROUTE
+    extra = ""
+    listener_extra = ""
+
+    def setUp(self):
+        self.upstream = Upstream()
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.bw = Breakwater(self.config())
+
+    def config(self, routes=None, extra=None, listener_extra=None):
+        return base_config(self.port, self.admin_port, self.upstream.port,
+                           self.routes if routes is None else routes,
+                           self.extra if extra is None else extra,
+                           self.listener_extra if listener_extra is None else listener_extra)
+
+    def tearDown(self):
+        self.bw.stop()
+        self.upstream.stop()
+
+    def get(self, path, **kw):
+        return request(self.port, "GET", path, **kw)

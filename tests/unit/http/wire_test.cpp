@@ -1,0 +1,151 @@
+#include <doctest/doctest.h>
+
+#include <deque>
+#include <string>
+
+#include "breakwater/http/forward.hpp"
+#include "breakwater/http/wire.hpp"
+
+using namespace breakwater::http;
+
+namespace {
+
+// Heads outlive the parse: RequestHead holds views into them.
+WireError parse(const std::string& text, RequestHead& out) {
+  static std::deque<std::string> keep;
+  auto& head = keep.emplace_back(text);
+  std::size_t scanned = 0;
+  auto len = find_head_end(head, scanned);
+  REQUIRE(len == head.size());
+  return parse_request_head(std::string_view(head).substr(0, len), out);
+}
+
+WireError err(const std::string& head) {
+  RequestHead h;
+  return parse(head, h);
+}
+
+}  // namespace
+
+TEST_CASE("find_head_end is incremental") {
+  std::string s = "GET / HTTP/1.1\r\nHost: a\r\n";
+  std::size_t scanned = 0;
+  CHECK(find_head_end(s, scanned) == 0);
+  s += "\r";
+  CHECK(find_head_end(s, scanned) == 0);
+  s += "\nBODY";
+  CHECK(find_head_end(s, scanned) == s.size() - 4);
+}
+
+TEST_CASE("a plain request parses") {
+  RequestHead h;
+  REQUIRE(parse("POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\nX:  v  \r\n\r\n", h) == WireError::none);
+  CHECK(h.method == "POST");
+  CHECK(h.target == "/a?b=1");
+  CHECK(h.body == BodyKind::length);
+  CHECK(h.content_length == 12);
+  CHECK(h.header("x") == "v");
+  CHECK(h.keep_alive);
+  REQUIRE(parse("GET / HTTP/1.0\r\n\r\n", h) == WireError::none);
+  CHECK_FALSE(h.keep_alive);
+  REQUIRE(parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", h) == WireError::none);
+  CHECK(h.keep_alive);
+  REQUIRE(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", h) == WireError::none);
+  CHECK_FALSE(h.keep_alive);
+  REQUIRE(parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n", h) == WireError::none);
+  CHECK(h.body == BodyKind::chunked);
+}
+
+TEST_CASE("every smuggling vector is refused") {
+  CHECK(err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+        WireError::length_and_chunked);
+  CHECK(err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n") ==
+        WireError::duplicate_content_length);
+  CHECK(err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1,1\r\n\r\n") == WireError::bad_content_length);
+  CHECK(err("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n") ==
+        WireError::bad_content_length);
+  CHECK(err("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n") ==
+        WireError::bad_transfer_encoding);
+  CHECK(err("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+        WireError::bad_transfer_encoding);
+  CHECK(err("GET / HTTP/1.1\nHost: a\r\n\r\n") == WireError::bare_lf);
+  CHECK(err("GET / HTTP/1.1\r\nHost: a\n\n") == WireError::bare_lf);
+  CHECK(err("GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n") == WireError::bare_cr);
+  CHECK(err("GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n") == WireError::obs_fold);
+  CHECK(err("GET / HTTP/1.1\r\nHost : a\r\n\r\n") == WireError::space_before_colon);
+  CHECK(err(std::string("GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n", 29)) == WireError::bad_header_value);
+  CHECK(err("GET / HTTP/1.1\r\nHo st: a\r\n\r\n") == WireError::space_before_colon);
+  CHECK(err("GET /  HTTP/1.1\r\nHost: a\r\n\r\n") == WireError::request_line);
+  CHECK(err("GET / HTTP/1.1 \r\nHost: a\r\n\r\n") == WireError::request_line);
+  CHECK(err("GET / HTTP/2\r\nHost: a\r\n\r\n") == WireError::request_line);
+  CHECK(err("GET / HTTP/1.1\r\n\r\n") == WireError::missing_host);
+  CHECK(err("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") == WireError::duplicate_host);
+}
+
+TEST_CASE("chunked decoding") {
+  ChunkedDecoder d;
+  std::string in = "5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: t\r\n\r\n";
+  std::string out;
+  std::string_view v = in;
+  for (;;) {
+    auto s = d.next(v);
+    REQUIRE(s.status != ChunkedDecoder::Status::error);
+    if (s.status == ChunkedDecoder::Status::data) out.append(s.data);
+    v.remove_prefix(s.consumed);
+    if (s.status == ChunkedDecoder::Status::done) break;
+    REQUIRE(s.consumed > 0);
+  }
+  CHECK(out == "hello world");
+  CHECK(v.empty());
+  auto bad = [](std::string s) {
+    ChunkedDecoder dd;
+    std::string_view v2 = s;
+    for (int i = 0; i < 10; ++i) {
+      auto st = dd.next(v2);
+      if (st.status == ChunkedDecoder::Status::error) return true;
+      v2.remove_prefix(st.consumed);
+    }
+    return false;
+  };
+  CHECK(bad("zz\r\n"));
+  CHECK(bad("5\nhello\r\n"));
+  CHECK(bad("5\r\nhelloX\r\n"));
+  CHECK(bad("fffffffffffffffffff\r\n"));
+  CHECK(bad("-1\r\n"));
+  CHECK(bad("5 x\r\n"));
+}
+
+TEST_CASE("targets") {
+  auto t = parse_target("http://Pay:80/a/b?x=1");
+  CHECK(t.form == Target::Form::absolute);
+  CHECK(t.authority == "Pay:80");
+  CHECK(t.path_query == "/a/b?x=1");
+  CHECK(t.path == "/a/b");
+  CHECK(parse_target("http://a").path_query == "/");
+  CHECK(parse_target("https://a/").form == Target::Form::invalid);
+  CHECK(parse_target("http://u@a/").form == Target::Form::invalid);
+  CHECK(parse_target("a/b").form == Target::Form::invalid);
+  CHECK(parse_target("/x?y").path == "/x");
+  CHECK(match_host("Pay.Example:8080") == "pay.example");
+  CHECK(match_host("[::1]:80") == "::1");
+}
+
+TEST_CASE("upstream head drops hop-by-hop and adds forwarding headers") {
+  RequestHead h;
+  REQUIRE(parse("GET /x HTTP/1.1\r\nHost: a\r\nConnection: X-Drop\r\nX-Drop: 1\r\nTE: trailers\r\n"
+                "X-Forwarded-For: 9.9.9.9\r\nKeep: me\r\n\r\n",
+                h) == WireError::none);
+  UpstreamRequest up;
+  up.method = "GET";
+  up.path_query = "/x";
+  up.host = "a";
+  up.client_ip = "1.2.3.4";
+  up.proto = "http";
+  up.request_id = "rid";
+  up.add_request_id = true;
+  std::string out;
+  build_upstream_head(h, up, out);
+  CHECK(out ==
+        "GET /x HTTP/1.1\r\nHost: a\r\nKeep: me\r\nX-Forwarded-For: 9.9.9.9, 1.2.3.4\r\n"
+        "X-Forwarded-Proto: http\r\nX-Request-Id: rid\r\n\r\n");
+}
