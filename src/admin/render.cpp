@@ -42,7 +42,6 @@ std::uint64_t get(const Counter& c) { return c.load(std::memory_order_relaxed); 
 }  // namespace
 
 std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Snapshot& snap) {
-  (void)snap;
   auto routes = registry.all_metrics();
   std::string out;
   out.reserve(8192);
@@ -97,9 +96,10 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
                static_cast<double>(v));
 
   header(out, "breakwater_circuit_state", "gauge", "Circuit breaker state: 0 closed, 1 open, 2 half-open.");
-  for (auto& m : routes)
-    if (auto s = m->circuit_state.load(std::memory_order_relaxed); s >= 0)
-      sample(out, "breakwater_circuit_state", route_label(*m), s);
+  for (auto& rt : snap.routes)
+    if (rt.breaker)
+      sample(out, "breakwater_circuit_state", route_label(*rt.metrics),
+             static_cast<double>(static_cast<int>(rt.breaker->view().state)));
 
   header(out, "breakwater_circuit_transitions_total", "counter", "Circuit breaker state changes.");
   static constexpr const char* kStates[] = {"closed", "open", "half_open"};
@@ -110,12 +110,16 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
                static_cast<double>(v));
 
   header(out, "breakwater_bulkhead_in_use", "gauge", "Requests holding a bulkhead permit.");
-  for (auto& m : routes)
-    if (auto v = m->bulkhead_in_use.load(std::memory_order_relaxed); v >= 0)
-      sample(out, "breakwater_bulkhead_in_use", route_label(*m), static_cast<double>(v));
+  for (auto& rt : snap.routes)
+    if (rt.bulkhead)
+      sample(out, "breakwater_bulkhead_in_use", route_label(*rt.metrics), rt.bulkhead->view().in_use);
 
   header(out, "breakwater_retries_total", "counter", "Retries sent upstream.");
   for (auto& m : routes) sample(out, "breakwater_retries_total", route_label(*m), static_cast<double>(get(m->retries)));
+
+  header(out, "breakwater_shadow_retries_total", "counter", "Retries a shadow-mode retry policy would have sent.");
+  for (auto& m : routes)
+    if (auto v = get(m->shadow_retries)) sample(out, "breakwater_shadow_retries_total", route_label(*m), static_cast<double>(v));
 
   header(out, "breakwater_retry_budget_exhausted_total", "counter", "Retries refused by the retry budget.");
   for (auto& m : routes)
@@ -155,7 +159,35 @@ std::string render_routes(const proxy::Snapshot& snap) {
     out.append(",\"upstream\":");
     proxy::append_json_string(out, c.upstream);
     out.append(",\"enabled\":").append(c.enabled ? "true" : "false");
-    out.append(",\"circuit_breaker\":null,\"bulkhead\":null,\"retry_budget\":null}");
+    out.append(",\"circuit_breaker\":");
+    if (rt.breaker) {
+      auto v = rt.breaker->view();
+      static constexpr const char* kNames[] = {"closed", "open", "half_open"};
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "{\"state\":\"%s\",\"failure_rate\":%g,\"slow_call_rate\":%g,\"calls\":%u}",
+                    kNames[static_cast<int>(v.state)], v.failure_rate, v.slow_call_rate, v.calls);
+      out.append(buf);
+    } else {
+      out.append("null");
+    }
+    out.append(",\"bulkhead\":");
+    if (rt.bulkhead) {
+      auto v = rt.bulkhead->view();
+      out.append("{\"in_use\":").append(std::to_string(v.in_use)).append(",\"queued\":")
+          .append(std::to_string(v.queued)).append(",\"max_concurrent\":")
+          .append(std::to_string(rt.bulkhead->settings().max_concurrent)).append("}");
+    } else {
+      out.append("null");
+    }
+    out.append(",\"retry_budget\":");
+    if (rt.budget) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "{\"available\":%g}", rt.budget->available(policy::Clock::now()));
+      out.append(buf);
+    } else {
+      out.append("null");
+    }
+    out.append("}");
   }
   out.append("]}");
   return out;

@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "breakwater/http/text.hpp"
+#include "breakwater/policy/idempotency.hpp"
+#include "breakwater/policy/retry.hpp"
 #include "breakwater/proxy/log.hpp"
 #include "breakwater/proxy/session.hpp"
 
@@ -12,9 +14,17 @@ namespace {
 constexpr std::size_t kMaxResponseHead = 64 * 1024;
 
 bool is_failure_status(const RouteRuntime& rt, int status) {
-  static const std::vector<int> kDefault{500, 502, 503, 504};
-  auto& list = rt.cfg->circuit_breaker ? rt.cfg->circuit_breaker->failure_statuses : kDefault;
-  return std::find(list.begin(), list.end(), status) != list.end();
+  if (rt.breaker) return rt.breaker->is_failure_status(status);
+  return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+bool is_failure(const RouteRuntime& rt, const policy::AttemptOutcome& o) {
+  return o.kind != policy::AttemptKind::response || is_failure_status(rt, o.status);
+}
+
+int ceil_seconds(policy::Duration d) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  return static_cast<int>(std::max<long long>(1, (ms + 999) / 1000));
 }
 
 policy::OutcomeLabel label(const RouteRuntime& rt, const policy::AttemptOutcome& o) {
@@ -51,12 +61,72 @@ struct Session::Attempt {
 
 awaitable<bool> Session::forward(Exchange& ex) {
   auto& rt = *ex.route;
-  auto deadline = ex.start + rt.cfg->timeout;
+  auto& rc = *rt.cfg;
+  auto deadline = ex.start + rc.timeout;
+  const policy::RetrySettings* retry = rc.retry ? &*rc.retry : nullptr;
+  if (rt.budget) rt.budget->on_request(policy::Clock::now());
+  bool idempotent = policy::is_idempotent_method(ex.head.method);
+  if (!idempotent && rc.idempotency)
+    idempotent = policy::parse_idempotency_key(ex.head.header(rc.idempotency->header)).has_value();
+
+  policy::BreakerPermit permit{true, false, 0, {}};
+  if (rt.breaker) {
+    permit = rt.breaker->acquire(policy::Clock::now());
+    if (!permit.allowed && !shadow(ex, rt.breaker->mode(), Reason::circuit_open))
+      co_return co_await respond(ex, Reason::circuit_open, "the route's circuit breaker is open",
+                                 ceil_seconds(permit.retry_after));
+  }
   Attempt a;
-  ex.attempts = 1;
-  co_await attempt(ex, deadline, a);
-  if (a.client_failed) co_return false;
-  rt.metrics->count_attempt(label(rt, a.outcome));
+  for (unsigned n = 1;; ++n) {
+    auto started = policy::Clock::now();
+    auto left = deadline - started;
+    auto per_try = retry && retry->per_try_timeout ? std::min(*retry->per_try_timeout, left) : left;
+    ex.attempts = n;
+    a = Attempt{};
+    co_await attempt(ex, started + per_try, a);
+    auto ended = policy::Clock::now();
+    if (a.client_failed) {
+      if (rt.breaker) rt.breaker->cancel(permit);
+      co_return false;
+    }
+    if (rt.breaker && permit.allowed) rt.breaker->record(permit, is_failure(rt, a.outcome), ended - started, ended);
+    rt.metrics->count_attempt(label(rt, a.outcome));
+    if (!retry) break;
+
+    policy::RetryInput in;
+    in.outcome = a.outcome;
+    in.attempts_done = n;
+    in.idempotent = idempotent;
+    in.body_replayable = ex.body_mode != Exchange::BodyMode::streaming;
+    if (a.outcome.kind == policy::AttemptKind::response) {
+      in.sidecar_rejection = !resp_.header("x-breakwater").empty();
+      in.retry_after = policy::parse_retry_after(resp_.header("retry-after"));
+    }
+    in.time_left = deadline - ended;
+    in.u01 = std::uniform_real_distribution<double>(0.0, 1.0)(worker_.rng);
+    auto d = policy::decide_retry(*retry, in);
+    if (d.verdict != policy::RetryVerdict::budget_needed) break;
+    if (retry->mode == policy::Mode::shadow) {
+      rt.metrics->shadow_retries.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+    // The breaker is asked before the budget: an attempt it refuses is not a retry.
+    if (rt.breaker) {
+      permit = rt.breaker->acquire(ended);
+      if (!permit.allowed && rt.breaker->mode() == policy::Mode::enforce) break;
+    }
+    if (!rt.budget->try_spend(ended)) {
+      rt.metrics->budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+      if (rt.breaker) rt.breaker->cancel(permit);
+      break;
+    }
+    rt.metrics->retries.fetch_add(1, std::memory_order_relaxed);
+    a.lease = {};  // the discarded response's connection is closed, not pooled
+    if (d.delay > policy::Duration::zero()) {
+      net::steady_timer pause(worker_.ctx, d.delay);
+      co_await pause.async_wait(use_nothrow);
+    }
+  }
   switch (a.outcome.kind) {
     case policy::AttemptKind::response:
       co_return co_await relay(ex, a.lease, deadline);
@@ -218,7 +288,7 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
   cr.keep_alive = keep;
   out_.clear();
   http::build_client_head(resp_, cr, out_);
-  ex.status = resp_.status;
+  account(ex, resp_.status);
   set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
 
   bool client_ok = true;

@@ -77,6 +77,17 @@ std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
     rt.cfg = &rc;
     rt.metrics = registry_.metrics(rc.name);
     rt.upstream = upstreams_.at(rc.upstream);
+    // Policy state carries over while the route's name and policy settings stay.
+    if (rc.circuit_breaker)
+      rt.breaker = registry_.policy<SharedBreaker>(rc.name, *rc.circuit_breaker, [&] {
+        return std::make_shared<SharedBreaker>(*rc.circuit_breaker, rt.metrics);
+      });
+    if (rc.bulkhead)
+      rt.bulkhead = registry_.policy<SharedBulkhead>(rc.name, *rc.bulkhead,
+                                                     [&] { return std::make_shared<SharedBulkhead>(*rc.bulkhead); });
+    if (rc.retry)
+      rt.budget = registry_.policy<SharedBudget>(rc.name, *rc.retry,
+                                                 [&] { return std::make_shared<SharedBudget>(*rc.retry); });
     snap->routes.push_back(std::move(rt));
   }
   auto old = snapshot_.load();

@@ -278,13 +278,27 @@ awaitable<bool> Session::handle(Exchange& ex) {
     ex.request_id = make_request_id(worker_.rng);
     ex.request_id_generated = true;
   }
+
+  std::optional<BulkheadPermit> place;
+  if (auto& bh = ex.route->bulkhead) {
+    place = co_await bh->acquire(worker_.ctx.get_executor());
+    if (!place && !shadow(ex, bh->mode(), Reason::bulkhead_full))
+      co_return co_await respond(ex, Reason::bulkhead_full, "the route's bulkhead is full", 1);
+  }
   co_return co_await forward(ex);
+}
+
+bool Session::shadow(Exchange& ex, policy::Mode mode, Reason r) {
+  if (mode != policy::Mode::shadow) return false;
+  ex.route->metrics->shadow[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  ex.extra_headers.append("x-breakwater-shadow: ").append(reason_name(r)).append("\r\n");
+  return true;
 }
 
 awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail, int retry_after) {
   int status = reason_status(r);
-  ex.status = status;
   ex.reason = r;
+  account(ex, status);
   bool close = r == Reason::bad_request || r == Reason::request_too_large || r == Reason::header_too_large ||
                !ex.body_consumed || closing_ || !ex.head.keep_alive || ex.head.method.empty();
   auto title = http::reason_phrase(status);
@@ -323,14 +337,19 @@ awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail
   co_return ok && !close;
 }
 
+void Session::account(Exchange& ex, int status) {
+  ex.status = status;
+  auto& metrics = ex.route ? *ex.route->metrics : *ex.snap->unmatched;
+  metrics.count_status(status);
+  if (ex.reason && is_rejection(*ex.reason))
+    metrics.rejected[static_cast<std::size_t>(*ex.reason)].fetch_add(1, std::memory_order_relaxed);
+}
+
 void Session::finish(Exchange& ex) {
   if (ex.status == 0) return;  // nothing was answered: the client went away
   auto& metrics = ex.route ? *ex.route->metrics : *ex.snap->unmatched;
-  metrics.count_status(ex.status);
   auto took = policy::Clock::now() - ex.start;
   metrics.duration.observe(std::chrono::duration<double>(took).count());
-  if (ex.reason && is_rejection(*ex.reason))
-    metrics.rejected[static_cast<std::size_t>(*ex.reason)].fetch_add(1, std::memory_order_relaxed);
 
   auto& log = *ex.snap->access_log;
   if (!log.enabled()) return;

@@ -280,8 +280,15 @@ class Breakwater:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
-    def access_log(self):
-        return [json.loads(l) for l in self.logs().splitlines() if l.startswith("{") and '"request_id"' in l]
+    def access_log(self, at_least=1, timeout=3.0):
+        """Access log entries; waits for `at_least` of them (lines are written after the response)."""
+        deadline = time.time() + timeout
+        while True:
+            entries = [json.loads(l) for l in self.logs().splitlines()
+                       if l.startswith("{") and '"request_id"' in l]
+            if len(entries) >= at_least or time.time() > deadline:
+                return entries
+            time.sleep(0.02)
 
     def stop(self, timeout=15):
         if self.proc.poll() is None:

@@ -32,7 +32,6 @@ struct Histogram {
 };
 
 enum class IdempotencyOutcome : std::uint8_t { stored, replayed, in_flight, reused, count_ };
-enum class CircuitState : std::uint8_t { closed = 0, open = 1, half_open = 2 };
 
 struct RouteMetrics {
   explicit RouteMetrics(std::string n) : name(std::move(n)) {}
@@ -45,9 +44,8 @@ struct RouteMetrics {
   Counter retries{0};
   Counter budget_exhausted{0};
   std::array<Counter, 4> idempotency{};
-  std::array<Counter, 3> transitions{};  // indexed by CircuitState
-  std::atomic<int> circuit_state{-1};    // -1: no breaker on the route
-  std::atomic<std::int64_t> bulkhead_in_use{-1};
+  std::array<Counter, 3> transitions{};  // indexed by policy::BreakerState
+  Counter shadow_retries{0};
 
   void count_status(int status) {
     if (status >= 100 && status < 600) by_status[static_cast<std::size_t>(status)].fetch_add(1, std::memory_order_relaxed);

@@ -69,8 +69,13 @@ class Session final : public std::enable_shared_from_this<Session> {
   awaitable<bool> relay(Exchange& ex, http::Lease& lease, TimePoint deadline);
   // A response breakwater makes itself (SPEC §4). Returns keep-alive.
   awaitable<bool> respond(Exchange& ex, Reason r, std::string_view detail, int retry_after = 0);
+  // Shadow mode: count `r`, mark the response, and let the request through (true).
+  bool shadow(Exchange& ex, policy::Mode mode, Reason r);
   awaitable<bool> read_more();
   awaitable<bool> write(std::string_view a, std::string_view b = {});
+  // Counts the response in the metrics as its head goes out.
+  void account(Exchange& ex, int status);
+  // Access log and duration once the response is written.
   void finish(Exchange& ex);
   void set_deadline(TimePoint tp);
   void watch();

@@ -8,6 +8,7 @@
 #include "breakwater/config/route_table.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/proxy/log.hpp"
+#include "breakwater/proxy/route_policies.hpp"
 #include "breakwater/proxy/route_state.hpp"
 
 namespace breakwater::proxy {
@@ -16,6 +17,9 @@ struct RouteRuntime {
   const config::RouteConfig* cfg = nullptr;
   std::shared_ptr<RouteMetrics> metrics;
   std::shared_ptr<http::UpstreamShared> upstream;
+  std::shared_ptr<SharedBreaker> breaker;    // null: no [route.circuit_breaker]
+  std::shared_ptr<SharedBulkhead> bulkhead;  // null: no [route.bulkhead]
+  std::shared_ptr<SharedBudget> budget;      // null: no [route.retry]
 };
 
 struct Snapshot final {

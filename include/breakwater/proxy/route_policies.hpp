@@ -1,0 +1,108 @@
+#pragma once
+// Thread-safe homes for one route's policy objects, shared by every worker.
+// Critical sections are a few arithmetic steps; no lock is held across co_await.
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "breakwater/http/io.hpp"
+#include "breakwater/policy/bulkhead.hpp"
+#include "breakwater/policy/circuit_breaker.hpp"
+#include "breakwater/policy/retry_budget.hpp"
+#include "breakwater/policy/retry_settings.hpp"
+#include "breakwater/proxy/route_state.hpp"
+
+namespace breakwater::proxy {
+
+class SharedBreaker final {
+ public:
+  SharedBreaker(policy::CircuitBreakerSettings s, std::shared_ptr<RouteMetrics> metrics);
+  [[nodiscard]] policy::BreakerPermit acquire(policy::TimePoint now);
+  void record(const policy::BreakerPermit& p, bool failure, policy::Duration took, policy::TimePoint now);
+  void cancel(const policy::BreakerPermit& p);
+  [[nodiscard]] bool is_failure_status(int status) const {
+    auto& f = settings_.failure_statuses;
+    return std::find(f.begin(), f.end(), status) != f.end();
+  }
+  [[nodiscard]] policy::Mode mode() const { return settings_.mode; }
+  struct View {
+    policy::BreakerState state;
+    double failure_rate, slow_call_rate;
+    unsigned calls;
+  };
+  [[nodiscard]] View view();
+
+ private:
+  void publish();  // transitions -> metrics, under mu_
+  const policy::CircuitBreakerSettings settings_;
+  std::shared_ptr<RouteMetrics> metrics_;
+  std::mutex mu_;
+  policy::CircuitBreaker cb_;
+};
+
+class SharedBulkhead;
+
+// A place in the bulkhead; given back on destruction.
+class BulkheadPermit final {
+ public:
+  BulkheadPermit() = default;
+  explicit BulkheadPermit(std::shared_ptr<SharedBulkhead> b) : b_(std::move(b)) {}
+  BulkheadPermit(BulkheadPermit&&) noexcept = default;
+  BulkheadPermit& operator=(BulkheadPermit&& o) noexcept;
+  BulkheadPermit(const BulkheadPermit&) = delete;
+  BulkheadPermit& operator=(const BulkheadPermit&) = delete;
+  ~BulkheadPermit();
+
+ private:
+  std::shared_ptr<SharedBulkhead> b_;
+};
+
+class SharedBulkhead final : public std::enable_shared_from_this<SharedBulkhead> {
+ public:
+  explicit SharedBulkhead(policy::BulkheadSettings s) : settings_(s), core_(s) {}
+  // Waits in the queue up to queue_timeout; an empty optional means bulkhead_full.
+  awaitable<std::optional<BulkheadPermit>> acquire(net::any_io_executor ex);
+  void release();
+  [[nodiscard]] policy::Mode mode() const { return settings_.mode; }
+  [[nodiscard]] const policy::BulkheadSettings& settings() const { return settings_; }
+  struct View {
+    unsigned in_use, queued;
+  };
+  [[nodiscard]] View view();
+
+ private:
+  struct Waiter {
+    explicit Waiter(const net::any_io_executor& ex) : timer(ex) {}
+    net::steady_timer timer;
+    bool granted = false;
+  };
+  const policy::BulkheadSettings settings_;
+  std::mutex mu_;
+  policy::Bulkhead core_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Waiter>> waiters_;
+  std::uint64_t next_id_ = 0;
+};
+
+class SharedBudget final {
+ public:
+  explicit SharedBudget(const policy::RetrySettings& s) : budget_(s.budget_ratio, s.budget_min_rps) {}
+  void on_request(policy::TimePoint now) {
+    std::lock_guard l(mu_);
+    budget_.on_request(now);
+  }
+  [[nodiscard]] bool try_spend(policy::TimePoint now) {
+    std::lock_guard l(mu_);
+    return budget_.try_spend(now);
+  }
+  [[nodiscard]] double available(policy::TimePoint now) {
+    std::lock_guard l(mu_);
+    return budget_.available(now);
+  }
+
+ private:
+  std::mutex mu_;
+  policy::RetryBudget budget_;
+};
+
+}  // namespace breakwater::proxy

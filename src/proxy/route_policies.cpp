@@ -1,0 +1,90 @@
+#include "breakwater/proxy/route_policies.hpp"
+
+namespace breakwater::proxy {
+
+SharedBreaker::SharedBreaker(policy::CircuitBreakerSettings s, std::shared_ptr<RouteMetrics> metrics)
+    : settings_(s), metrics_(std::move(metrics)), cb_(std::move(s)) {}
+
+void SharedBreaker::publish() {
+  for (auto to : cb_.take_transitions())
+    metrics_->transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
+}
+
+policy::BreakerPermit SharedBreaker::acquire(policy::TimePoint now) {
+  std::lock_guard l(mu_);
+  auto p = cb_.try_acquire(now);
+  publish();
+  return p;
+}
+
+void SharedBreaker::record(const policy::BreakerPermit& p, bool failure, policy::Duration took,
+                           policy::TimePoint now) {
+  std::lock_guard l(mu_);
+  cb_.on_result(p, failure, took, now);
+  publish();
+}
+
+void SharedBreaker::cancel(const policy::BreakerPermit& p) {
+  std::lock_guard l(mu_);
+  cb_.on_cancel(p);
+}
+
+SharedBreaker::View SharedBreaker::view() {
+  std::lock_guard l(mu_);
+  return {cb_.state(), cb_.failure_rate(), cb_.slow_call_rate(), cb_.calls()};
+}
+
+BulkheadPermit& BulkheadPermit::operator=(BulkheadPermit&& o) noexcept {
+  if (this != &o) {
+    if (b_) b_->release();
+    b_ = std::move(o.b_);
+  }
+  return *this;
+}
+
+BulkheadPermit::~BulkheadPermit() {
+  if (b_) b_->release();
+}
+
+awaitable<std::optional<BulkheadPermit>> SharedBulkhead::acquire(net::any_io_executor ex) {
+  std::shared_ptr<Waiter> w;
+  std::uint64_t id = 0;
+  {
+    std::lock_guard l(mu_);
+    id = ++next_id_;
+    switch (core_.try_enter(id)) {
+      case policy::Bulkhead::Admit::now:
+        co_return BulkheadPermit(shared_from_this());
+      case policy::Bulkhead::Admit::rejected:
+        co_return std::nullopt;
+      case policy::Bulkhead::Admit::queued:
+        w = std::make_shared<Waiter>(ex);
+        w->timer.expires_after(settings_.queue_timeout);
+        waiters_.emplace(id, w);
+        break;
+    }
+  }
+  co_await w->timer.async_wait(use_nothrow);
+  std::lock_guard l(mu_);
+  waiters_.erase(id);
+  if (w->granted || !core_.cancel(id)) co_return BulkheadPermit(shared_from_this());
+  co_return std::nullopt;
+}
+
+void SharedBulkhead::release() {
+  std::lock_guard l(mu_);
+  auto next = core_.leave();
+  if (!next) return;
+  auto it = waiters_.find(*next);
+  if (it == waiters_.end()) return;
+  it->second->granted = true;
+  // The waiter's timer belongs to its own worker thread: cancel it there.
+  net::post(it->second->timer.get_executor(), [w = it->second] { w->timer.cancel(); });
+}
+
+SharedBulkhead::View SharedBulkhead::view() {
+  std::lock_guard l(mu_);
+  return {core_.in_use(), core_.queued()};
+}
+
+}  // namespace breakwater::proxy
