@@ -103,7 +103,7 @@ class Upstream:
                         return
                     method, target, headers, body = req
                     with up.lock:
-                        up.requests.append((method, target, headers, body, self.client_address))
+                        up.requests.append((method, target, headers, body, self.client_address, time.monotonic()))
                     try:
                         keep = up.respond(self.wfile, method, target, headers, body)
                         self.wfile.flush()
@@ -357,6 +357,13 @@ def parse_responses(data):
     return out
 
 
+def assert_clean(test, bw):
+    """No sanitizer report and no crash in a stopped breakwater."""
+    logs = bw.logs()
+    test.assertNotRegex(logs, r"Sanitizer|runtime error:", "sanitizer report in breakwater's stderr")
+    test.assertIn(bw.proc.returncode, (0, -9), "breakwater exited with %r" % bw.proc.returncode)
+
+
 class ProxyTestCase(unittest.TestCase):
     """Starts an upstream and a breakwater with `routes` for each test."""
     routes = SIMPLE_ROUTE
@@ -378,6 +385,7 @@ class ProxyTestCase(unittest.TestCase):
     def tearDown(self):
         self.bw.stop()
         self.upstream.stop()
+        assert_clean(self, self.bw)
 
     def get(self, path, **kw):
         return request(self.port, "GET", path, **kw)
