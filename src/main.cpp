@@ -5,7 +5,7 @@
 #include <string>
 
 #include "breakwater/config/load.hpp"
-#include "breakwater/proxy/log.hpp"
+#include "breakwater/log.hpp"
 #include "breakwater/proxy/server.hpp"
 #include "breakwater/version.hpp"
 
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     breakwater::proxy::Server server(config_path, std::move(res.config));
     return server.run();
   } catch (const std::exception& e) {
-    breakwater::proxy::log_error(std::string("cannot start: ") + e.what());
+    breakwater::log_error(std::string("cannot start: ") + e.what());
     return 1;
   }
 }

@@ -4,7 +4,7 @@
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/http/wire.hpp"
-#include "breakwater/proxy/log.hpp"
+#include "breakwater/log.hpp"
 #include "breakwater/proxy/server.hpp"
 
 namespace breakwater::admin {

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "breakwater/proxy/log.hpp"
+#include "breakwater/log.hpp"
 
 namespace breakwater::admin {
 namespace {
@@ -153,11 +153,11 @@ std::string render_routes(const proxy::Snapshot& snap) {
     first = false;
     auto& c = *rt.cfg;
     out.append("{\"name\":");
-    proxy::append_json_string(out, c.name);
+    append_json_string(out, c.name);
     out.append(",\"listener\":");
-    proxy::append_json_string(out, c.listener);
+    append_json_string(out, c.listener);
     out.append(",\"upstream\":");
-    proxy::append_json_string(out, c.upstream);
+    append_json_string(out, c.upstream);
     out.append(",\"enabled\":").append(c.enabled ? "true" : "false");
     out.append(",\"circuit_breaker\":");
     if (rt.breaker) {

@@ -9,6 +9,7 @@
 
 #include <toml++/toml.h>
 
+#include "breakwater/config/redis_url.hpp"
 #include "breakwater/config/units.hpp"
 
 namespace breakwater::config {
@@ -246,8 +247,8 @@ void load_store(const toml::table& t, Errors& e, StoreConfig& s) {
     else
       r.bad(*t.get("backend"), "backend", "must be \"memory\" or \"redis\"");
   }
-  if (r.str("url", s.url) && s.url.rfind("redis://", 0) != 0 && s.url.rfind("rediss://", 0) != 0)
-    r.bad(*t.get("url"), "url", "must start with redis:// or rediss://");
+  if (r.str("url", s.url) && !parse_redis_url(s.url))
+    r.bad(*t.get("url"), "url", "must be redis://[user:password@]host:port[/db] or rediss://...");
   r.duration("timeout", s.timeout);
   if (r.str("on_error", v)) {
     if (v == "allow" || v == "deny")

@@ -5,7 +5,7 @@
 #include "breakwater/http/text.hpp"
 #include "breakwater/policy/idempotency.hpp"
 #include "breakwater/policy/retry.hpp"
-#include "breakwater/proxy/log.hpp"
+#include "breakwater/log.hpp"
 #include "breakwater/proxy/session.hpp"
 
 namespace breakwater::proxy {

@@ -64,7 +64,20 @@ awaitable<std::optional<BulkheadPermit>> SharedBulkhead::acquire(net::any_io_exe
         break;
     }
   }
+  // If this frame is destroyed while waiting (shutdown), the waiter leaves the queue with it.
+  struct Leave {
+    SharedBulkhead* self;
+    std::uint64_t id;
+    bool armed = true;
+    ~Leave() {
+      if (!armed) return;
+      std::lock_guard l(self->mu_);
+      self->waiters_.erase(id);
+      if (!self->core_.cancel(id)) (void)self->core_.leave();
+    }
+  } leave{this, id};
   co_await w->timer.async_wait(use_nothrow);
+  leave.armed = false;
   std::lock_guard l(mu_);
   waiters_.erase(id);
   if (w->granted || !core_.cancel(id)) co_return BulkheadPermit(shared_from_this());

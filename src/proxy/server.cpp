@@ -4,7 +4,7 @@
 
 #include "breakwater/admin/admin.hpp"
 #include "breakwater/config/load.hpp"
-#include "breakwater/proxy/log.hpp"
+#include "breakwater/log.hpp"
 #include "breakwater/proxy/session.hpp"
 
 namespace breakwater::proxy {
@@ -95,6 +95,15 @@ std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
                          ? old->access_log
                          : AccessLog::open(snap->config.server.access_log);
   snap->unmatched = registry_.metrics("none");
+  if (!store_ || !(store_cfg_ == snap->config.store)) {
+    // A changed [store] gets a new store; requests still on the old one finish with it.
+    if (store_) store_->shutdown();
+    std::vector<net::any_io_executor> executors;
+    for (auto& w : workers_) executors.push_back(w->ctx.get_executor());
+    store_ = store::make_store(snap->config.store, executors);
+    store_cfg_ = snap->config.store;
+  }
+  snap->store = store_;
   return snap;
 }
 
@@ -250,6 +259,7 @@ int Server::run() {
     w->ctx.stop();
     if (w->thread.joinable()) w->thread.join();
   }
+  if (store_) store_->shutdown();
   log_info("drained, exiting");
   return 0;
 }

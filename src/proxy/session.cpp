@@ -4,7 +4,8 @@
 #include <cstdio>
 
 #include "breakwater/http/text.hpp"
-#include "breakwater/proxy/log.hpp"
+#include "breakwater/policy/rate_limit.hpp"
+#include "breakwater/log.hpp"
 
 namespace breakwater::proxy {
 namespace {
@@ -277,6 +278,37 @@ awaitable<bool> Session::handle(Exchange& ex) {
   } else {
     ex.request_id = make_request_id(worker_.rng);
     ex.request_id_generated = true;
+  }
+
+  if (rc.rate_limit) {
+    auto& rl = *rc.rate_limit;
+    std::string descriptor;
+    for (auto& part : rl.key) {
+      if (!descriptor.empty()) descriptor.push_back('\x1f');
+      switch (part.kind) {
+        case policy::DescriptorPart::Kind::client_ip: descriptor.append(client_ip_); break;
+        case policy::DescriptorPart::Kind::header: descriptor.append(h.header(part.header)); break;
+        case policy::DescriptorPart::Kind::route: descriptor.append(rc.name); break;
+      }
+    }
+    auto params = policy::gcra_params(rl);
+    auto& st = *ex.snap->store;
+    std::optional<policy::GcraOutcome> o;
+    if (st.synchronous())
+      o = st.rate_limit_now(rc.name, descriptor, params);
+    else
+      o = co_await st.rate_limit(worker_.index, rc.name, descriptor, params);
+    if (!o) {
+      server_.registry().global.store_errors.fetch_add(1, std::memory_order_relaxed);
+      if (!ex.snap->config.store.on_error_allow && !shadow(ex, rl.mode, Reason::store_unavailable))
+        co_return co_await respond(ex, Reason::store_unavailable, "the rate-limit store did not answer");
+    } else {
+      auto rh = policy::rate_headers(params, *o);
+      ex.extra_headers.append(policy::rate_limit_header_lines(rl, rh));
+      if (!o->allowed && !shadow(ex, rl.mode, Reason::rate_limited))
+        co_return co_await respond(ex, Reason::rate_limited, "the route's rate limit is exhausted",
+                                   static_cast<int>(rh.retry_after_s));
+    }
   }
 
   std::optional<BulkheadPermit> place;

@@ -72,11 +72,14 @@ class Server final {
 
   std::string config_path_;
   RouteRegistry registry_;
-  net::io_context control_{1};
+  // Workers outlive the control loop: its pending accepts hold sockets of worker contexts.
   std::vector<std::unique_ptr<Worker>> workers_;
+  net::io_context control_{1};
   std::atomic<std::uint64_t> next_worker_{0};
   std::map<std::string, std::shared_ptr<ListenerHandle>> listeners_;
   std::map<std::string, std::shared_ptr<http::UpstreamShared>> upstreams_;
+  std::shared_ptr<store::Store> store_;
+  config::StoreConfig store_cfg_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<bool> draining_{false};
   std::unique_ptr<admin::Admin> admin_;

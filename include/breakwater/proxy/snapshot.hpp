@@ -7,9 +7,10 @@
 #include "breakwater/config/model.hpp"
 #include "breakwater/config/route_table.hpp"
 #include "breakwater/http/upstream.hpp"
-#include "breakwater/proxy/log.hpp"
+#include "breakwater/log.hpp"
 #include "breakwater/proxy/route_policies.hpp"
 #include "breakwater/proxy/route_state.hpp"
+#include "breakwater/store/store.hpp"
 
 namespace breakwater::proxy {
 
@@ -32,6 +33,7 @@ struct Snapshot final {
   std::vector<RouteRuntime> routes;  // parallel to config.routes
   std::shared_ptr<AccessLog> access_log;
   std::shared_ptr<RouteMetrics> unmatched;  // route="none"
+  std::shared_ptr<store::Store> store;
 };
 
 }  // namespace breakwater::proxy

@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-namespace breakwater::proxy {
+namespace breakwater {
 
 // Appends s as a JSON string literal (quotes included).
 void append_json_string(std::string& out, std::string_view s);
@@ -34,4 +34,4 @@ class AccessLog final {
   bool owned_;
 };
 
-}  // namespace breakwater::proxy
+}  // namespace breakwater

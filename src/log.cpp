@@ -1,4 +1,4 @@
-#include "breakwater/proxy/log.hpp"
+#include "breakwater/log.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <ctime>
 
-namespace breakwater::proxy {
+namespace breakwater {
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -82,4 +82,4 @@ void AccessLog::write(std::string_view line) const {
   if (fd_ >= 0) [[maybe_unused]] auto n = ::write(fd_, line.data(), line.size());
 }
 
-}  // namespace breakwater::proxy
+}  // namespace breakwater

@@ -1,0 +1,43 @@
+#pragma once
+// GCRA (generic cell rate algorithm) for a token bucket of `burst` requests
+// refilled at `rate` per `per`. The same arithmetic runs in the memory store and,
+// as a Lua script on Redis time, in the Redis store; both report the outcome
+// relative to "now" so the headers never depend on whose clock it was.
+#include <cstdint>
+#include <string>
+
+#include "breakwater/policy/rate_limit_settings.hpp"
+
+namespace breakwater::policy {
+
+struct GcraParams {
+  double interval_us = 0;  // per / rate: one token's worth of time
+  double burst = 1;        // bucket size in requests
+};
+[[nodiscard]] GcraParams gcra_params(const RateLimitSettings& s);
+// The integer microseconds both backends compute with: one token, and the whole bucket.
+[[nodiscard]] std::int64_t gcra_interval_us(const GcraParams& p);
+[[nodiscard]] std::int64_t gcra_tolerance_us(const GcraParams& p);
+
+struct GcraOutcome {
+  bool allowed = false;
+  std::int64_t tat_after_us = 0;    // theoretical arrival time after the decision, minus now (>= 0)
+  std::int64_t retry_after_us = 0;  // when refused: until one request would be admitted
+};
+
+// `tat_us`: the stored theoretical arrival time (absent: 0). Returns the outcome and,
+// through `new_tat_us`, what to store (unchanged when refused).
+[[nodiscard]] GcraOutcome gcra(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us,
+                               std::int64_t& new_tat_us);
+
+struct RateHeaders {
+  long long remaining = 0;   // whole requests the bucket admits now
+  long long reset_s = 0;     // seconds (rounded up) until the bucket is full again
+  long long retry_after_s = 0;  // on a refusal: seconds (rounded up, >= 1) until one is admitted
+};
+[[nodiscard]] RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o);
+
+// RateLimit-Policy and RateLimit header lines (CRLF-terminated), draft-ietf-httpapi-ratelimit-headers.
+[[nodiscard]] std::string rate_limit_header_lines(const RateLimitSettings& s, const RateHeaders& h);
+
+}  // namespace breakwater::policy

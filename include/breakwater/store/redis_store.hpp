@@ -1,0 +1,51 @@
+#pragma once
+// The Redis backend: one pipelined connection per worker, GCRA as a Lua script
+// on Redis time (EVALSHA, EVAL on NOSCRIPT), a breaker around Redis itself,
+// and a local memory of keys over their limit so rejections cost Redis nothing.
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "breakwater/config/redis_url.hpp"
+#include "breakwater/policy/circuit_breaker.hpp"
+#include "breakwater/store/redis_connection.hpp"
+#include "breakwater/store/store.hpp"
+
+namespace breakwater::store {
+
+class RedisStore final : public Store {
+ public:
+  RedisStore(const config::StoreConfig& cfg, const config::RedisUrl& url,
+             const std::vector<net::any_io_executor>& workers);
+  ~RedisStore() override;
+
+  awaitable<std::optional<policy::GcraOutcome>> rate_limit(unsigned worker, std::string_view route,
+                                                           std::string_view descriptor,
+                                                           const policy::GcraParams& p) override;
+  std::optional<policy::GcraOutcome> rate_limit_now(std::string_view, std::string_view,
+                                                     const policy::GcraParams&) override {
+    return std::nullopt;
+  }
+  [[nodiscard]] bool synchronous() const override { return false; }
+  void shutdown() override;
+
+  // Runs `script` (by SHA, or in full after NOSCRIPT) within the store timeout;
+  // nullopt when the store failed. Shared with idempotency.
+  awaitable<std::optional<RedisReply>> eval(unsigned worker, const std::string& script, const std::string& sha,
+                                            std::vector<std::string> keys, std::vector<std::string> args);
+
+ private:
+  struct Remembered {
+    policy::TimePoint until;    // admits again from here
+    policy::TimePoint full_at;  // bucket full again
+  };
+  struct PerWorker {
+    std::shared_ptr<RedisConnection> conn;
+    policy::CircuitBreaker breaker;
+    std::unordered_map<std::string, Remembered> over_limit;
+  };
+  policy::Duration timeout_;
+  std::vector<std::unique_ptr<PerWorker>> workers_;
+};
+
+}  // namespace breakwater::store

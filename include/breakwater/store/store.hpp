@@ -1,0 +1,36 @@
+#pragma once
+// Shared state for rate limits (and idempotency): the embedded memory backend
+// and the Redis backend answer the same questions the same way.
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "breakwater/config/model.hpp"
+#include "breakwater/http/io.hpp"
+#include "breakwater/policy/rate_limit.hpp"
+
+namespace breakwater::store {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // One GCRA decision for `descriptor` on `route`. nullopt: the store failed
+  // (down, slow past store.timeout, or its breaker is open); on_error decides.
+  // Runs on the executor of worker `worker`.
+  virtual awaitable<std::optional<policy::GcraOutcome>> rate_limit(unsigned worker, std::string_view route,
+                                                                   std::string_view descriptor,
+                                                                   const policy::GcraParams& p) = 0;
+  // Memory answers without suspending; the proxy skips a coroutine frame for it.
+  virtual std::optional<policy::GcraOutcome> rate_limit_now(std::string_view route, std::string_view descriptor,
+                                                             const policy::GcraParams& p) = 0;
+  [[nodiscard]] virtual bool synchronous() const = 0;
+  // Stops background work (connections); calls made after it fail.
+  virtual void shutdown() {}
+};
+
+// `workers`: one executor per worker thread; a Redis store keeps a connection on each.
+std::shared_ptr<Store> make_store(const config::StoreConfig& cfg, const std::vector<net::any_io_executor>& workers);
+
+}  // namespace breakwater::store

@@ -1,0 +1,50 @@
+#include "breakwater/policy/rate_limit.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+namespace breakwater::policy {
+namespace {
+long long ceil_seconds(std::int64_t us) { return us <= 0 ? 0 : (us + 999'999) / 1'000'000; }
+}  // namespace
+
+GcraParams gcra_params(const RateLimitSettings& s) {
+  auto per_us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(s.per).count());
+  return {per_us / s.rate, s.bucket()};
+}
+
+std::int64_t gcra_interval_us(const GcraParams& p) { return std::llround(p.interval_us); }
+std::int64_t gcra_tolerance_us(const GcraParams& p) { return std::llround(p.burst * p.interval_us); }
+
+GcraOutcome gcra(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us, std::int64_t& new_tat_us) {
+  auto tat = std::max(tat_us, now_us);
+  auto next = tat + gcra_interval_us(p);
+  auto allow_at = next - gcra_tolerance_us(p);
+  if (now_us < allow_at) {
+    new_tat_us = tat_us;
+    return {false, tat - now_us, allow_at - now_us};
+  }
+  new_tat_us = next;
+  return {true, next - now_us, 0};
+}
+
+RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o) {
+  RateHeaders h;
+  double room = p.burst * p.interval_us - static_cast<double>(o.tat_after_us);
+  h.remaining = std::max(0LL, static_cast<long long>(std::floor(room / p.interval_us + 1e-9)));
+  h.reset_s = ceil_seconds(o.tat_after_us);
+  h.retry_after_s = o.allowed ? 0 : std::max(1LL, ceil_seconds(o.retry_after_us));
+  return h;
+}
+
+std::string rate_limit_header_lines(const RateLimitSettings& s, const RateHeaders& h) {
+  auto per_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.per).count();
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "RateLimit-Policy: \"default\";q=%g;w=%lld\r\nRateLimit: \"default\";r=%lld;t=%lld\r\n",
+                s.rate, static_cast<long long>((per_ms + 999) / 1000), h.remaining, h.reset_s);
+  return buf;
+}
+
+}  // namespace breakwater::policy

@@ -1,0 +1,275 @@
+#include "breakwater/store/redis_connection.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+
+#include "breakwater/log.hpp"
+
+namespace breakwater::store {
+namespace {
+
+RedisReply convert(const redisReply* r) {
+  RedisReply out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: out.type = RedisReply::Type::string; break;
+    case REDIS_REPLY_STATUS: out.type = RedisReply::Type::status; break;
+    case REDIS_REPLY_ERROR: out.type = RedisReply::Type::error; break;
+    case REDIS_REPLY_INTEGER: out.type = RedisReply::Type::integer; break;
+    case REDIS_REPLY_ARRAY: out.type = RedisReply::Type::array; break;
+    default: out.type = RedisReply::Type::nil; break;
+  }
+  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+    out.str.assign(r->str, r->len);
+  if (r->type == REDIS_REPLY_INTEGER) out.integer = r->integer;
+  if (r->type == REDIS_REPLY_ARRAY)
+    for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+  return out;
+}
+
+// A connection with this many unanswered commands is considered stuck.
+constexpr std::size_t kMaxInflight = 100'000;
+
+}  // namespace
+
+struct RedisConnection::Pending {
+  explicit Pending(const net::any_io_executor& ex) : timer(ex) {}
+  net::steady_timer timer;
+  std::optional<RedisReply> reply;
+  bool done = false;
+};
+
+RedisConnection::RedisConnection(net::any_io_executor ex, config::RedisUrl url, policy::Duration timeout)
+    : ex_(std::move(ex)), url_(std::move(url)), timeout_(timeout), sock_(ex_), backoff_timer_(ex_) {}
+
+RedisConnection::~RedisConnection() = default;
+
+void RedisConnection::start() { net::co_spawn(ex_, run(shared_from_this()), net::detached); }
+
+void RedisConnection::stop() {
+  net::post(ex_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    self->close();
+    self->fail_all();
+    self->backoff_timer_.cancel();
+  });
+}
+
+void RedisConnection::close() {
+  ready_ = false;
+  connected_ = false;
+  error_code ec;
+  sock_.close(ec);
+}
+
+void RedisConnection::fail_all() {
+  for (auto& p : inflight_) p->timer.cancel();  // done stays false: the caller sees a failure
+  inflight_.clear();
+  outbuf_.clear();
+}
+
+awaitable<bool> RedisConnection::connect() {
+  auto limit = std::max<policy::Duration>(timeout_, std::chrono::seconds(1));
+  auto fired = std::make_shared<bool>(false);
+  net::steady_timer guard(ex_, limit);
+  sock_ = tcp::socket(ex_);
+  guard.async_wait([weak = weak_from_this(), fired](error_code ec) {
+    if (ec) return;
+    *fired = true;
+    if (auto self = weak.lock()) {
+      error_code ignored;
+      self->sock_.close(ignored);
+    }
+  });
+  error_code ec;
+  auto addr = net::ip::make_address(url_.host, ec);
+  if (!ec) {
+    std::tie(ec) = co_await sock_.async_connect(tcp::endpoint(addr, url_.port), use_nothrow);
+  } else {
+    tcp::resolver resolver(ex_);
+    auto [rec, results] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port), use_nothrow);
+    ec = rec;
+    if (!ec && !*fired) std::tie(ec, std::ignore) = co_await net::async_connect(sock_, results, use_nothrow);
+  }
+  if (!ec && !*fired) {
+    sock_.set_option(tcp::no_delay(true), ec);
+    ec = {};
+    if (url_.tls) {
+      if (!tls_ctx_) {
+        tls_ctx_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+        tls_ctx_->set_default_verify_paths();  // honours SSL_CERT_FILE / SSL_CERT_DIR
+        tls_ctx_->set_verify_mode(net::ssl::verify_peer);
+      }
+      tls_ = std::make_unique<net::ssl::stream<tcp::socket&>>(sock_, *tls_ctx_);
+      SSL_set_tlsext_host_name(tls_->native_handle(), url_.host.c_str());
+      tls_->set_verify_callback(net::ssl::host_name_verification(url_.host));
+      std::tie(ec) = co_await tls_->async_handshake(net::ssl::stream_base::client, use_nothrow);
+      if (ec && !*fired) log_error("redis TLS handshake with " + url_.host + " failed: " + ec.message());
+    } else {
+      tls_.reset();
+    }
+  }
+  guard.cancel();
+  co_return !ec && !*fired;
+}
+
+awaitable<void> RedisConnection::run(std::shared_ptr<RedisConnection> self) {
+  auto backoff = std::chrono::milliseconds(50);
+  bool warned = false;
+  while (!self->stopped_) {
+    if (co_await self->connect()) {
+      ++self->generation_;
+      self->connected_ = true;
+      net::co_spawn(self->ex_, handshake(self, self->generation_), net::detached);
+      co_await self->read_replies();
+      bool was_ready = self->ready_;
+      self->close();
+      self->fail_all();
+      if (was_ready) {
+        backoff = std::chrono::milliseconds(50);
+        warned = false;
+        if (!self->stopped_) log_warn("redis connection to " + self->url_.host + " lost; reconnecting");
+      }
+    } else if (!warned && !self->stopped_) {
+      log_warn("cannot connect to redis at " + self->url_.host + ":" + std::to_string(self->url_.port) +
+               "; retrying in the background");
+      warned = true;
+    }
+    if (self->stopped_) break;
+    self->backoff_timer_.expires_after(backoff);
+    co_await self->backoff_timer_.async_wait(use_nothrow);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(2));
+  }
+}
+
+awaitable<void> RedisConnection::handshake(std::shared_ptr<RedisConnection> self, std::uint64_t generation) {
+  auto limit = std::max<policy::Duration>(self->timeout_, std::chrono::seconds(1));
+  auto fail = [&](const std::string& what) {
+    log_error("redis " + what);
+    if (generation == self->generation_) self->close();
+  };
+  if (!self->url_.password.empty()) {
+    std::vector<std::string> auth{"AUTH"};
+    if (!self->url_.user.empty()) auth.push_back(self->url_.user);
+    auth.push_back(self->url_.password);
+    auto r = co_await self->send(std::move(auth), limit);
+    if (!r || r->is_error()) {
+      fail("AUTH failed: " + (r ? r->str : std::string("no answer")));
+      co_return;
+    }
+  }
+  if (self->url_.db != 0) {
+    std::vector<std::string> select{"SELECT", std::to_string(self->url_.db)};
+    auto r = co_await self->send(std::move(select), limit);
+    if (!r || r->is_error()) {
+      fail("SELECT failed: " + (r ? r->str : std::string("no answer")));
+      co_return;
+    }
+  }
+  // PING proves the connection answers before requests depend on it.
+  std::vector<std::string> ping{"PING"};
+  auto r = co_await self->send(std::move(ping), limit);
+  if (!r || r->is_error()) {
+    fail("PING failed: " + (r ? r->str : std::string("no answer")));
+    co_return;
+  }
+  if (generation == self->generation_ && self->connected_) {
+    self->ready_ = true;
+    log_info("redis connected to " + self->url_.host + ":" + std::to_string(self->url_.port));
+  }
+}
+
+awaitable<void> RedisConnection::read_replies() {
+  std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
+  std::vector<char> buf(16 * 1024);  // (a std::array here trips a g++ 12 coroutine bug)
+  for (;;) {
+    error_code ec;
+    std::size_t n = 0;
+    if (tls_)
+      std::tie(ec, n) = co_await tls_->async_read_some(net::buffer(buf), use_nothrow);
+    else
+      std::tie(ec, n) = co_await sock_.async_read_some(net::buffer(buf), use_nothrow);
+    if (ec) co_return;
+    if (redisReaderFeed(reader.get(), buf.data(), n) != REDIS_OK) co_return;
+    for (;;) {
+      void* raw = nullptr;
+      if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
+        log_error("redis protocol error; reconnecting");
+        co_return;
+      }
+      if (!raw) break;
+      auto reply = convert(static_cast<redisReply*>(raw));
+      freeReplyObject(raw);
+      if (inflight_.empty()) {
+        log_error("redis sent a reply nobody asked for; reconnecting");
+        co_return;
+      }
+      auto p = std::move(inflight_.front());
+      inflight_.pop_front();
+      p->reply = std::move(reply);
+      p->done = true;
+      p->timer.cancel();
+    }
+  }
+}
+
+awaitable<void> RedisConnection::write_loop(std::shared_ptr<RedisConnection> self) {
+  auto generation = self->generation_;
+  while (!self->outbuf_.empty() && self->connected_ && generation == self->generation_) {
+    self->wbuf_.swap(self->outbuf_);
+    self->outbuf_.clear();
+    error_code ec;
+    if (self->tls_)
+      std::tie(ec, std::ignore) = co_await net::async_write(*self->tls_, net::buffer(self->wbuf_), use_nothrow);
+    else
+      std::tie(ec, std::ignore) = co_await net::async_write(self->sock_, net::buffer(self->wbuf_), use_nothrow);
+    self->wbuf_.clear();
+    if (ec) {
+      if (generation == self->generation_) self->close();
+      break;
+    }
+  }
+  self->writing_ = false;
+  // Commands queued for a newer connection while this loop was finishing.
+  if (!self->outbuf_.empty() && self->connected_) {
+    self->writing_ = true;
+    net::co_spawn(self->ex_, write_loop(self), net::detached);
+  }
+}
+
+awaitable<std::optional<RedisReply>> RedisConnection::send(std::vector<std::string> args, policy::Duration timeout) {
+  if (!connected_ || inflight_.size() >= kMaxInflight) co_return std::nullopt;
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  char* cmd = nullptr;
+  int len = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
+  if (len < 0) co_return std::nullopt;
+  outbuf_.append(cmd, static_cast<std::size_t>(len));
+  redisFreeCommand(cmd);
+  auto p = std::make_shared<Pending>(ex_);
+  p->timer.expires_after(timeout);
+  inflight_.push_back(p);
+  if (!writing_) {
+    writing_ = true;
+    net::co_spawn(ex_, write_loop(shared_from_this()), net::detached);
+  }
+  co_await p->timer.async_wait(use_nothrow);
+  if (!p->done) co_return std::nullopt;
+  co_return std::move(p->reply);
+}
+
+awaitable<std::optional<RedisReply>> RedisConnection::call(std::vector<std::string> args) {
+  co_return co_await call(std::move(args), timeout_);
+}
+
+awaitable<std::optional<RedisReply>> RedisConnection::call(std::vector<std::string> args, policy::Duration timeout) {
+  if (!ready_ || timeout <= policy::Duration::zero()) co_return std::nullopt;
+  co_return co_await send(std::move(args), timeout);
+}
+
+}  // namespace breakwater::store
