@@ -219,7 +219,7 @@ timeout = "2s"
 
 
 class Breakwater:
-    def __init__(self, config_text, tmpdir=None, wait=True, binary=BINARY):
+    def __init__(self, config_text, tmpdir=None, wait=True, binary=BINARY, env=None):
         self.dir = tmpdir or tempfile.mkdtemp(prefix="bw-")
         self.config_path = os.path.join(self.dir, "breakwater.toml")
         self.log_path = os.path.join(self.dir, "stderr.log")
@@ -227,7 +227,8 @@ class Breakwater:
             f.write(config_text)
         self.admin_port = int(re.search(r'admin\s*=\s*"127\.0\.0\.1:(\d+)"', config_text).group(1))
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([binary, "--config", self.config_path], stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen([binary, "--config", self.config_path], stdout=self.log, stderr=self.log,
+                                     env=dict(os.environ, **(env or {})))
         if wait and not self.wait_ready():
             self.stop()
             raise RuntimeError("breakwater did not become ready:\n" + self.logs())
@@ -397,11 +398,17 @@ class ProxyTestCase(unittest.TestCase):
 class RedisServer:
     """A real redis-server on a free loopback port, no persistence."""
 
-    def __init__(self, port=None, password=None, extra=()):
+    def __init__(self, port=None, password=None, extra=(), tls=None):
+        """tls: a Certificates; the server then speaks TLS only, on `port`."""
         self.port = port or free_port()
         self.password = password
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="bw-redis-")
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        ports = ["--port", str(self.port)]
+        if tls:
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", tls.cert, "--tls-key-file",
+                     tls.key, "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no"]
+        args = ["redis-server"] + ports + ["--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"]
         if password:
             args += ["--requirepass", password]
@@ -409,18 +416,26 @@ class RedisServer:
         if not wait_port(self.port):
             raise RuntimeError("redis-server did not start")
 
-    def url(self, with_password=True):
+    def url(self, with_password=True, host="127.0.0.1"):
         auth = f":{self.password}@" if self.password and with_password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{auth}{host}:{self.port}/0"
 
     def command(self, *args):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-            f = s.makefile("rb")
-            if self.password:
-                s.sendall(resp_encode("AUTH", self.password))
-                resp_read(f)
-            s.sendall(resp_encode(*args))
-            return resp_read(f)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as raw_sock:
+            s = raw_sock
+            if self.tls:
+                import ssl
+                ctx = ssl.create_default_context(cafile=self.tls.ca)
+                s = ctx.wrap_socket(raw_sock, server_hostname="localhost")
+            with s, s.makefile("rb") as f:
+                return self._command(s, f, args)
+
+    def _command(self, s, f, args):
+        if self.password:
+            s.sendall(resp_encode("AUTH", self.password))
+            resp_read(f)
+        s.sendall(resp_encode(*args))
+        return resp_read(f)
 
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)
@@ -462,3 +477,21 @@ def resp_read(f):
         n = int(rest)
         return None if n < 0 else [resp_read(f) for _ in range(n)]
     raise RuntimeError("bad RESP: %r" % line)
+
+
+class Certificates:
+    """A throw-away CA and a server certificate for localhost / 127.0.0.1, made with the openssl CLI."""
+
+    def __init__(self, names=("localhost",), ips=("127.0.0.1",)):
+        self.dir = tempfile.mkdtemp(prefix="bw-tls-")
+        self.ca, self.ca_key = os.path.join(self.dir, "ca.pem"), os.path.join(self.dir, "ca.key")
+        self.cert, self.key = os.path.join(self.dir, "server.pem"), os.path.join(self.dir, "server.key")
+        csr, ext = os.path.join(self.dir, "server.csr"), os.path.join(self.dir, "ext.cnf")
+        run = lambda *a: subprocess.run(["openssl"] + list(a), check=True, capture_output=True)
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.ca_key, "-out", self.ca,
+            "-days", "2", "-subj", "/CN=breakwater-test-ca")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key, "-out", csr, "-subj", "/CN=" + names[0])
+        with open(ext, "w") as f:
+            f.write("subjectAltName=" + ",".join(["DNS:" + n for n in names] + ["IP:" + i for i in ips]) + "\n")
+        run("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key, "-CAcreateserial",
+            "-out", self.cert, "-days", "2", "-extfile", ext)

@@ -4,7 +4,7 @@ import re
 import time
 import unittest
 
-from harness import (Breakwater, ProxyTestCase, RedisServer, Upstream, assert_clean, base_config, free_port,
+from harness import (Breakwater, Certificates, ProxyTestCase, RedisServer, Upstream, assert_clean, base_config, free_port,
                      request)
 
 
@@ -87,13 +87,14 @@ class RedisCase(unittest.TestCase):
         self.upstream = Upstream()
         self.instances = []
 
-    def start(self, url=None):
+    def start(self, url=None, env=None, wait=True):
         port, admin = free_port(), free_port()
         store = f'[store]\nbackend = "redis"\nurl = "{url or self.redis.url()}"\ntimeout = "{self.timeout}"\non_error = "{self.on_error}"\n'
-        bw = Breakwater(base_config(port, admin, self.upstream.port, self.routes, extra=store))
+        bw = Breakwater(base_config(port, admin, self.upstream.port, self.routes, extra=store), env=env)
         bw.port = port
         self.instances.append(bw)
-        self.wait_store(bw)
+        if wait:
+            self.wait_store(bw)
         return bw
 
     def wait_store(self, bw):
@@ -233,6 +234,27 @@ class RedisOutage(RedisCase):
             [f.result() for f in futs]
         self.assertEqual(errors, [])
         self.wait_store(bw)
+
+
+class RedisTLS(RedisCase):
+    def setUp(self):
+        self.certs = Certificates()
+        self.redis = RedisServer(tls=self.certs)
+        self.upstream = Upstream()
+        self.instances = []
+
+    def test_rediss_with_certificate_verification(self):
+        bw = self.start(url=self.redis.url(host="localhost"), env={"SSL_CERT_FILE": self.certs.ca})
+        self.assertEqual([r[0] for r in count_admitted(bw.port, "/fast/t", 3)], [200, 200, 429])
+        self.assertIn("bw:rl:{fast:", " ".join(self.redis.command("KEYS", "bw:rl:*")))
+
+    def test_unknown_ca_is_refused(self):
+        bw = self.start(url=self.redis.url(host="localhost"), wait=False)
+        time.sleep(0.5)
+        st, h, _ = request(bw.port, "GET", "/rl/x")
+        self.assertEqual(st, 200)  # on_error = allow
+        self.assertNotIn("ratelimit", h)
+        self.assertIn("TLS handshake", bw.logs())
 
 
 class RedisDeny(RedisCase):
