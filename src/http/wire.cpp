@@ -147,6 +147,12 @@ std::string_view RequestHead::header(std::string_view name) const {
   return {};
 }
 
+const Header* RequestHead::find(std::string_view name) const {
+  for (auto& h : headers)
+    if (iequals(h.name, name)) return &h;
+  return nullptr;
+}
+
 void ResponseHead::clear() {
   version_minor = 1;
   status = 0;

@@ -1,5 +1,6 @@
 // The attempt loop and the relay of upstream responses to the client.
 #include <algorithm>
+#include <span>
 #include <cstdio>
 
 #include "breakwater/http/text.hpp"
@@ -12,6 +13,8 @@ namespace breakwater::proxy {
 namespace {
 
 constexpr std::size_t kMaxResponseHead = 64 * 1024;
+// Retries resend bodies up to this size (SPEC §3 step 6).
+constexpr std::size_t kReplayableBody = 64 * 1024;
 
 bool is_failure_status(const RouteRuntime& rt, int status) {
   if (rt.breaker) return rt.breaker->is_failure_status(status);
@@ -97,7 +100,7 @@ awaitable<bool> Session::forward(Exchange& ex) {
     in.outcome = a.outcome;
     in.attempts_done = n;
     in.idempotent = idempotent;
-    in.body_replayable = ex.body_mode != Exchange::BodyMode::streaming;
+    in.body_replayable = ex.body_mode != Exchange::BodyMode::streaming && ex.body.size() <= kReplayableBody;
     if (a.outcome.kind == policy::AttemptKind::response) {
       in.sidecar_rejection = !resp_.header("x-breakwater").empty();
       in.retry_after = policy::parse_retry_after(resp_.header("retry-after"));
@@ -256,34 +259,162 @@ awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamConn& c, bool& cl
   co_return true;
 }
 
+namespace {
+
+// Decoded pieces of an upstream body, whatever its framing. A piece points into
+// the connection's buffer and stays valid until the next call.
+class BodyReader final {
+ public:
+  enum class Step { piece, end, error };
+  BodyReader(http::UpstreamConn& c, const http::ResponseHead& r)
+      : c_(c), kind_(r.body), remaining_(r.body == http::BodyKind::length ? r.content_length : 0) {}
+
+  awaitable<Step> next(std::string_view& piece) {
+    c_.rbuf.consume(pending_);
+    pending_ = 0;
+    for (;;) {
+      switch (kind_) {
+        case http::BodyKind::none:
+          co_return Step::end;
+        case http::BodyKind::length:
+          if (remaining_ == 0) co_return Step::end;
+          if (!c_.rbuf.empty()) {
+            auto n = static_cast<std::size_t>(std::min<std::uint64_t>(c_.rbuf.size(), remaining_));
+            piece = c_.rbuf.view().substr(0, n);
+            pending_ = n;
+            remaining_ -= n;
+            co_return Step::piece;
+          }
+          break;
+        case http::BodyKind::chunked: {
+          auto st = dec_.next(c_.rbuf.view());
+          if (st.status == http::ChunkedDecoder::Status::error) co_return Step::error;
+          if (st.status == http::ChunkedDecoder::Status::data) {
+            piece = st.data;
+            pending_ = st.consumed;
+            co_return Step::piece;
+          }
+          c_.rbuf.consume(st.consumed);
+          if (st.status == http::ChunkedDecoder::Status::done) co_return Step::end;
+          if (st.consumed) continue;
+          break;
+        }
+        case http::BodyKind::until_close:
+          if (!c_.rbuf.empty()) {
+            piece = c_.rbuf.view();
+            pending_ = piece.size();
+            co_return Step::piece;
+          }
+          break;
+      }
+      auto ec = co_await read_upstream(c_);
+      if (ec == net::error::eof && kind_ == http::BodyKind::until_close && !c_.timed_out) {
+        kind_ = http::BodyKind::none;
+        continue;
+      }
+      if (ec) co_return Step::error;
+    }
+  }
+
+ private:
+  http::UpstreamConn& c_;
+  http::BodyKind kind_;
+  std::uint64_t remaining_;
+  http::ChunkedDecoder dec_;
+  std::size_t pending_ = 0;
+};
+
+}  // namespace
+
+awaitable<bool> Session::send_piece(std::string_view piece, bool chunked) {
+  char size[24];
+  std::array<net::const_buffer, 4> bufs;
+  std::size_t n = 0;
+  if (!out_.empty()) bufs[n++] = net::buffer(out_);
+  if (chunked) {
+    int len = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+    bufs[n++] = net::buffer(size, static_cast<std::size_t>(len));
+  }
+  bufs[n++] = net::buffer(piece.data(), piece.size());
+  if (chunked) bufs[n++] = net::buffer("\r\n", 2);
+  auto [ec, written] = co_await net::async_write(sock_, std::span(bufs.data(), n), use_nothrow);
+  out_.clear();
+  co_return !ec;
+}
+
 awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadline) {
   auto& c = *lease;
   c.arm(deadline);  // the body is bounded by the route timeout
   bool http10 = ex.head.version_minor == 0;
   bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;
+  BodyReader body(c, resp_);
+  std::string_view piece;
+  auto step = BodyReader::Step::end;
+
+  // SPEC §3 step 8: a storable response is read whole (up to max_response) and
+  // stored before the client sees it, so a retry after this answer is a replay.
+  bool capture = ex.idem.locked && policy::is_cacheable_status(resp_.status);
+  std::string captured;
+  bool captured_all = false;
+  if (capture) {
+    while ((step = co_await body.next(piece)) == BodyReader::Step::piece) {
+      if (captured.size() + piece.size() > ex.idem.max_response) break;  // too large: streamed, not stored
+      captured.append(piece);
+    }
+    if (step == BodyReader::Step::error) {
+      c.disarm();
+      co_return co_await respond(ex, Reason::upstream_unavailable, "the upstream connection failed");
+    }
+    captured_all = step == BodyReader::Step::end;
+    if (captured_all) {
+      policy::StoredResponse stored{resp_.status, {}, captured};
+      std::string_view connection = resp_.header("connection");
+      for (auto& h : resp_.headers) {
+        if (http::is_hop_by_hop(h.name, connection) || http::iequals(h.name, "content-length") ||
+            http::iequals(h.name, "set-cookie") || http::iequals(h.name, "date"))
+          continue;
+        stored.headers.emplace_back(std::string(h.name), std::string(h.value));
+      }
+      ex.idem.settled = true;
+      bool ok = co_await ex.snap->store->idem_complete(worker_.index, ex.idem.key, ex.idem.token,
+                                                      ex.idem.fingerprint, policy::encode(stored), ex.idem.ttl);
+      if (ok)
+        ex.route->metrics->idempotency[static_cast<std::size_t>(IdempotencyOutcome::stored)].fetch_add(1);
+      else
+        log_warn("route " + ex.route->cfg->name +
+                 ": the Idempotency-Key lock was lost or the store failed; the response is not stored");
+    }
+  }
+
   http::ClientResponse cr;
   cr.http10 = http10;
   cr.extra = ex.extra_headers;
-  switch (resp_.body) {
-    case http::BodyKind::none:
-      if (ex.head.method == "HEAD" && !resp_.header("content-length").empty()) {
+  if (captured_all) {
+    cr.framing = http::ClientResponse::Framing::length;
+    cr.length = captured.size();
+    if (ex.head.method == "HEAD") cr.length = resp_.content_length;
+  } else {
+    switch (resp_.body) {
+      case http::BodyKind::none:
+        if (ex.head.method == "HEAD" && !resp_.header("content-length").empty()) {
+          cr.framing = http::ClientResponse::Framing::length;
+          cr.length = resp_.content_length;
+        }
+        break;
+      case http::BodyKind::length:
         cr.framing = http::ClientResponse::Framing::length;
         cr.length = resp_.content_length;
-      }
-      break;
-    case http::BodyKind::length:
-      cr.framing = http::ClientResponse::Framing::length;
-      cr.length = resp_.content_length;
-      break;
-    case http::BodyKind::chunked:
-    case http::BodyKind::until_close:
-      if (http10) {
-        cr.framing = http::ClientResponse::Framing::until_close;
-        keep = false;
-      } else {
-        cr.framing = http::ClientResponse::Framing::chunked;
-      }
-      break;
+        break;
+      case http::BodyKind::chunked:
+      case http::BodyKind::until_close:
+        if (http10) {
+          cr.framing = http::ClientResponse::Framing::until_close;
+          keep = false;
+        } else {
+          cr.framing = http::ClientResponse::Framing::chunked;
+        }
+        break;
+    }
   }
   cr.keep_alive = keep;
   out_.clear();
@@ -292,96 +423,32 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
   set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
 
   bool client_ok = true;
-  bool upstream_ok = true;
-  switch (resp_.body) {
-    case http::BodyKind::none:
-      client_ok = co_await write(out_);
-      break;
-    case http::BodyKind::length: {
-      auto remaining = resp_.content_length;
-      auto avail = static_cast<std::size_t>(std::min<std::uint64_t>(c.rbuf.size(), remaining));
-      client_ok = co_await write(out_, c.rbuf.view().substr(0, avail));
-      c.rbuf.consume(avail);
-      remaining -= avail;
-      ex.bytes_out += avail;
-      while (client_ok && remaining) {
-        if (auto ec = co_await read_upstream(c); ec) {
-          upstream_ok = false;
-          break;
-        }
-        auto take = static_cast<std::size_t>(std::min<std::uint64_t>(c.rbuf.size(), remaining));
-        client_ok = co_await write(c.rbuf.view().substr(0, take));
-        c.rbuf.consume(take);
-        remaining -= take;
-        ex.bytes_out += take;
-      }
-      break;
+  bool chunked = cr.framing == http::ClientResponse::Framing::chunked;
+  if (captured_all) {
+    client_ok = co_await write(out_, captured);
+    ex.bytes_out = captured.size();
+  } else {
+    if (!captured.empty()) {
+      client_ok = co_await send_piece(captured, chunked);
+      ex.bytes_out += captured.size();
     }
-    case http::BodyKind::chunked: {
-      http::ChunkedDecoder dec;
-      for (;;) {
-        auto step = dec.next(c.rbuf.view());
-        if (step.status == http::ChunkedDecoder::Status::error) {
-          upstream_ok = false;
-          break;
-        }
-        if (step.status == http::ChunkedDecoder::Status::data) {
-          if (http10)
-            out_.append(step.data);
-          else
-            append_chunk(out_, step.data);
-          ex.bytes_out += step.data.size();
-        }
-        c.rbuf.consume(step.consumed);
-        if (step.status == http::ChunkedDecoder::Status::done) {
-          if (!http10) out_.append("0\r\n\r\n");
-          client_ok = co_await write(out_);
-          break;
-        }
-        if (step.consumed == 0) {
-          if (!out_.empty()) {
-            client_ok = co_await write(out_);
-            out_.clear();
-            if (!client_ok) break;
-          }
-          if (auto ec = co_await read_upstream(c); ec) {
-            upstream_ok = false;
-            break;
-          }
-        }
-      }
-      break;
+    bool have = capture && step == BodyReader::Step::piece;  // the piece that did not fit
+    while (client_ok) {
+      if (!have && (step = co_await body.next(piece)) != BodyReader::Step::piece) break;
+      have = false;
+      client_ok = co_await send_piece(piece, chunked);
+      ex.bytes_out += piece.size();
     }
-    case http::BodyKind::until_close: {
-      for (;;) {
-        if (!c.rbuf.empty()) {
-          if (http10)
-            out_.append(c.rbuf.view());
-          else
-            append_chunk(out_, c.rbuf.view());
-          ex.bytes_out += c.rbuf.size();
-          c.rbuf.clear();
-        }
-        if (!out_.empty()) {
-          client_ok = co_await write(out_);
-          out_.clear();
-          if (!client_ok) break;
-        }
-        auto ec = co_await read_upstream(c);
-        if (ec == net::error::eof && !c.timed_out) {
-          if (!c.rbuf.empty()) continue;
-          if (!http10) client_ok = co_await write("0\r\n\r\n");
-          break;
-        }
-        if (ec) {
-          upstream_ok = false;
-          break;
-        }
-      }
-      break;
+    if (client_ok && step == BodyReader::Step::end) {
+      if (chunked)
+        client_ok = co_await write(out_, "0\r\n\r\n");
+      else if (!out_.empty())
+        client_ok = co_await write(out_);
+      out_.clear();
     }
   }
-  lease.set_reusable(upstream_ok && resp_.keep_alive && resp_.body != http::BodyKind::until_close &&
+  bool upstream_ok = step == BodyReader::Step::end;
+  lease.set_reusable(upstream_ok && client_ok && resp_.keep_alive && resp_.body != http::BodyKind::until_close &&
                      c.rbuf.empty());
   c.disarm();
   set_deadline(TimePoint::max());

@@ -53,6 +53,7 @@ void Exchange::reset() {
   attempts = 0;
   bytes_in = bytes_out = 0;
   extra_headers.clear();
+  idem = Idempotency{};
 }
 
 Session::Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener)
@@ -311,13 +312,26 @@ awaitable<bool> Session::handle(Exchange& ex) {
     }
   }
 
-  std::optional<BulkheadPermit> place;
-  if (auto& bh = ex.route->bulkhead) {
-    place = co_await bh->acquire(worker_.ctx.get_executor());
-    if (!place && !shadow(ex, bh->mode(), Reason::bulkhead_full))
-      co_return co_await respond(ex, Reason::bulkhead_full, "the route's bulkhead is full", 1);
+  if (rc.idempotency) {
+    bool keep = false;
+    if (!co_await idempotency_lookup(ex, keep)) co_return keep;
   }
-  co_return co_await forward(ex);
+
+  bool keep = false;
+  {
+    std::optional<BulkheadPermit> place;
+    if (auto& bh = ex.route->bulkhead) {
+      place = co_await bh->acquire(worker_.ctx.get_executor());
+      if (!place && !shadow(ex, bh->mode(), Reason::bulkhead_full)) {
+        keep = co_await respond(ex, Reason::bulkhead_full, "the route's bulkhead is full", 1);
+        co_await idempotency_release(ex);
+        co_return keep;
+      }
+    }
+    keep = co_await forward(ex);
+  }
+  co_await idempotency_release(ex);  // no-op when the response was stored
+  co_return keep;
 }
 
 bool Session::shadow(Exchange& ex, policy::Mode mode, Reason r) {

@@ -39,4 +39,39 @@ awaitable<std::optional<policy::GcraOutcome>> MemoryStore::rate_limit(unsigned, 
   co_return rate_limit_now(route, descriptor, p);
 }
 
+awaitable<std::optional<IdemBegin>> MemoryStore::idem_begin(unsigned, std::string key, std::string fingerprint,
+                                                            std::string token, policy::Duration lock_ttl) {
+  auto now = policy::Clock::now();
+  std::lock_guard lock(idem_mu_);
+  if (++idem_ops_ % 1024 == 0) std::erase_if(idem_, [&](auto& kv) { return kv.second.expires <= now; });
+  auto it = idem_.find(key);
+  if (it == idem_.end() || it->second.expires <= now) {
+    idem_[key] = IdemEntry{false, std::move(token), std::move(fingerprint), {}, now + lock_ttl};
+    co_return IdemBegin{IdemBegin::State::acquired, {}};
+  }
+  auto& e = it->second;
+  if (e.fingerprint != fingerprint) co_return IdemBegin{IdemBegin::State::mismatch, {}};
+  if (!e.completed) co_return IdemBegin{IdemBegin::State::in_flight, {}};
+  co_return IdemBegin{IdemBegin::State::completed, e.record};
+}
+
+awaitable<bool> MemoryStore::idem_complete(unsigned, std::string key, std::string token, std::string fingerprint,
+                                           std::string record, policy::Duration ttl) {
+  auto now = policy::Clock::now();
+  std::lock_guard lock(idem_mu_);
+  auto it = idem_.find(key);
+  if (it == idem_.end() || it->second.completed || it->second.token != token || it->second.expires <= now)
+    co_return false;  // the lock expired and may belong to someone else now
+  it->second = IdemEntry{true, {}, std::move(fingerprint), std::move(record), now + ttl};
+  co_return true;
+}
+
+awaitable<bool> MemoryStore::idem_release(unsigned, std::string key, std::string token) {
+  std::lock_guard lock(idem_mu_);
+  auto it = idem_.find(key);
+  if (it == idem_.end() || it->second.completed || it->second.token != token) co_return false;
+  idem_.erase(it);
+  co_return true;
+}
+
 }  // namespace breakwater::store

@@ -31,6 +31,54 @@ const std::string& gcra_sha() {
   return sha;
 }
 
+// Idempotency values: a lock is "L" + token (32 hex) + fingerprint (64 hex);
+// a record is "R" + fingerprint (64 hex) + the encoded response.
+// KEYS[1]; ARGV: token, fingerprint, lock ms. SET NX PX takes the lock.
+const std::string kIdemBegin = R"lua(
+local lock = 'L' .. ARGV[1] .. ARGV[2]
+if redis.call('SET', KEYS[1], lock, 'NX', 'PX', ARGV[3]) then return {'acquired'} end
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], lock, 'PX', ARGV[3])
+  return {'acquired'}
+end
+local kind = string.sub(v, 1, 1)
+local fp = kind == 'L' and string.sub(v, 34, 97) or string.sub(v, 2, 65)
+if fp ~= ARGV[2] then return {'mismatch'} end
+if kind == 'L' then return {'in_flight'} end
+return {'completed', string.sub(v, 66)}
+)lua";
+
+// KEYS[1]; ARGV: token, record value, ttl ms. Only the lock's owner may complete it.
+const std::string kIdemComplete = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 1) == 'L' and string.sub(v, 2, 33) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+)lua";
+
+// KEYS[1]; ARGV: token. Only the lock's owner may release it.
+const std::string kIdemRelease = R"lua(
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 1) == 'L' and string.sub(v, 2, 33) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+)lua";
+
+const std::string& sha_of(const std::string& script) {
+  static const std::string begin = sha1_hex(kIdemBegin), complete = sha1_hex(kIdemComplete),
+                           release = sha1_hex(kIdemRelease);
+  return &script == &kIdemBegin ? begin : &script == &kIdemComplete ? complete : release;
+}
+
+std::string millis(policy::Duration d) {
+  return std::to_string(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(d).count()));
+}
+
 // The breaker around Redis: a few failures in a row open it, a probe closes it.
 policy::CircuitBreakerSettings store_breaker() {
   policy::CircuitBreakerSettings s;
@@ -118,6 +166,36 @@ awaitable<std::optional<policy::GcraOutcome>> RedisStore::rate_limit(unsigned wo
                           after + std::chrono::microseconds(out.tat_after_us)};
   }
   co_return out;
+}
+
+awaitable<std::optional<IdemBegin>> RedisStore::idem_begin(unsigned worker, std::string key, std::string fingerprint,
+                                                           std::string token, policy::Duration lock_ttl) {
+  std::vector<std::string> keys{std::move(key)};
+  std::vector<std::string> args{std::move(token), std::move(fingerprint), millis(lock_ttl)};
+  auto r = co_await eval(worker, kIdemBegin, sha_of(kIdemBegin), std::move(keys), std::move(args));
+  if (!r || r->type != RedisReply::Type::array || r->elements.empty()) co_return std::nullopt;
+  auto& state = r->elements[0].str;
+  if (state == "acquired") co_return IdemBegin{IdemBegin::State::acquired, {}};
+  if (state == "in_flight") co_return IdemBegin{IdemBegin::State::in_flight, {}};
+  if (state == "mismatch") co_return IdemBegin{IdemBegin::State::mismatch, {}};
+  if (state == "completed" && r->elements.size() == 2)
+    co_return IdemBegin{IdemBegin::State::completed, std::move(r->elements[1].str)};
+  co_return std::nullopt;
+}
+
+awaitable<bool> RedisStore::idem_complete(unsigned worker, std::string key, std::string token, std::string fingerprint,
+                                          std::string record, policy::Duration ttl) {
+  std::vector<std::string> keys{std::move(key)};
+  std::vector<std::string> args{std::move(token), "R" + fingerprint + record, millis(ttl)};
+  auto r = co_await eval(worker, kIdemComplete, sha_of(kIdemComplete), std::move(keys), std::move(args));
+  co_return r && r->type == RedisReply::Type::integer && r->integer == 1;
+}
+
+awaitable<bool> RedisStore::idem_release(unsigned worker, std::string key, std::string token) {
+  std::vector<std::string> keys{std::move(key)};
+  std::vector<std::string> args{std::move(token)};
+  auto r = co_await eval(worker, kIdemRelease, sha_of(kIdemRelease), std::move(keys), std::move(args));
+  co_return r && r->type == RedisReply::Type::integer && r->integer == 1;
 }
 
 std::shared_ptr<Store> make_store(const config::StoreConfig& cfg, const std::vector<net::any_io_executor>& workers) {

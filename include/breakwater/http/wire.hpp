@@ -48,6 +48,7 @@ struct RequestHead {
   std::string_view host;               // the Host header, if any
   void clear();
   [[nodiscard]] std::string_view header(std::string_view name) const;  // first, or empty
+  [[nodiscard]] const Header* find(std::string_view name) const;        // first, or null
 };
 
 struct ResponseHead {

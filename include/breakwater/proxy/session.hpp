@@ -10,6 +10,7 @@
 #include "breakwater/http/io.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/http/wire.hpp"
+#include "breakwater/policy/idempotency.hpp"
 #include "breakwater/proxy/reason.hpp"
 #include "breakwater/proxy/server.hpp"
 
@@ -41,6 +42,15 @@ struct Exchange {
   std::uint64_t bytes_out = 0;
   std::string extra_headers;  // added to the response sent to the client
 
+  // Idempotency-Key state while this request holds the key's lock.
+  struct Idempotency {
+    bool locked = false;   // we own the in-flight lock
+    bool settled = false;  // completed or released
+    std::string key, token, fingerprint;
+    policy::Duration ttl{};
+    std::uint64_t max_response = 0;
+  } idem;
+
   void reset();
 };
 
@@ -67,6 +77,13 @@ class Session final : public std::enable_shared_from_this<Session> {
   awaitable<void> attempt(Exchange& ex, TimePoint deadline, Attempt& out);
   awaitable<bool> pump_body(Exchange& ex, http::UpstreamConn& c, bool& client_failed);
   awaitable<bool> relay(Exchange& ex, http::Lease& lease, TimePoint deadline);
+  // SPEC §3 step 4; returns whether the request goes on, or sets `keep` with the answer sent.
+  awaitable<bool> idempotency_lookup(Exchange& ex, bool& keep);
+  awaitable<void> idempotency_release(Exchange& ex);
+  awaitable<bool> replay(Exchange& ex, const policy::StoredResponse& r);
+  // The response head in out_ (if any) plus one body piece, framed for the client.
+  awaitable<bool> send_piece(std::string_view piece, bool chunked);
+  awaitable<bool> read_rest_of_body(Exchange& ex);
   // A response breakwater makes itself (SPEC §4). Returns keep-alive.
   awaitable<bool> respond(Exchange& ex, Reason r, std::string_view detail, int retry_after = 0);
   // Shadow mode: count `r`, mark the response, and let the request through (true).

@@ -1,6 +1,7 @@
 #pragma once
 #include <array>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "breakwater/store/store.hpp"
@@ -16,8 +17,23 @@ class MemoryStore final : public Store {
   std::optional<policy::GcraOutcome> rate_limit_now(std::string_view route, std::string_view descriptor,
                                                      const policy::GcraParams& p) override;
   [[nodiscard]] bool synchronous() const override { return true; }
+  awaitable<std::optional<IdemBegin>> idem_begin(unsigned worker, std::string key, std::string fingerprint,
+                                                 std::string token, policy::Duration lock_ttl) override;
+  awaitable<bool> idem_complete(unsigned worker, std::string key, std::string token, std::string fingerprint,
+                                std::string record, policy::Duration ttl) override;
+  awaitable<bool> idem_release(unsigned worker, std::string key, std::string token) override;
 
  private:
+  struct IdemEntry {
+    bool completed = false;
+    std::string token;
+    std::string fingerprint;
+    std::string record;
+    policy::TimePoint expires;
+  };
+  std::mutex idem_mu_;
+  std::unordered_map<std::string, IdemEntry> idem_;
+  std::uint32_t idem_ops_ = 0;
   struct Shard {
     std::mutex mu;
     std::unordered_map<std::string, std::int64_t> tat;  // key -> theoretical arrival time (µs, steady)

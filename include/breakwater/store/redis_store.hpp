@@ -27,6 +27,11 @@ class RedisStore final : public Store {
     return std::nullopt;
   }
   [[nodiscard]] bool synchronous() const override { return false; }
+  awaitable<std::optional<IdemBegin>> idem_begin(unsigned worker, std::string key, std::string fingerprint,
+                                                 std::string token, policy::Duration lock_ttl) override;
+  awaitable<bool> idem_complete(unsigned worker, std::string key, std::string token, std::string fingerprint,
+                                std::string record, policy::Duration ttl) override;
+  awaitable<bool> idem_release(unsigned worker, std::string key, std::string token) override;
   void shutdown() override;
 
   // Runs `script` (by SHA, or in full after NOSCRIPT) within the store timeout;

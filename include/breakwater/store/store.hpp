@@ -13,6 +13,12 @@
 
 namespace breakwater::store {
 
+// The answer to "may this Idempotency-Key request run?".
+struct IdemBegin {
+  enum class State { acquired, in_flight, completed, mismatch } state = State::acquired;
+  std::string record;  // completed: the stored response (policy::encode)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -26,6 +32,15 @@ class Store {
   virtual std::optional<policy::GcraOutcome> rate_limit_now(std::string_view route, std::string_view descriptor,
                                                              const policy::GcraParams& p) = 0;
   [[nodiscard]] virtual bool synchronous() const = 0;
+  // Idempotency (SPEC §6). `key` is the full store key; `fingerprint` and `token`
+  // are lower-case hex (64 and 32 characters). nullopt / false: the store failed.
+  virtual awaitable<std::optional<IdemBegin>> idem_begin(unsigned worker, std::string key, std::string fingerprint,
+                                                         std::string token, policy::Duration lock_ttl) = 0;
+  // Replaces the lock with the record only while `token` still owns it (fencing).
+  virtual awaitable<bool> idem_complete(unsigned worker, std::string key, std::string token,
+                                        std::string fingerprint, std::string record, policy::Duration ttl) = 0;
+  virtual awaitable<bool> idem_release(unsigned worker, std::string key, std::string token) = 0;
+
   // Stops background work (connections); calls made after it fail.
   virtual void shutdown() {}
 };
