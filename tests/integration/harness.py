@@ -75,6 +75,7 @@ class Upstream:
     /chunked              a chunked body
     /close                a body delimited by closing the connection
     /retry-after/S        503 with Retry-After: S
+    /seq/KEY[/MS]         201 "call N" for the Nth call for KEY; the first call waits MS ms
     /sidecar              503 carrying x-breakwater (another sidecar's rejection)
     anything else         200 "ok"
     Leading path segments that name no behaviour are skipped: /api/slow/5 = /slow/5.
@@ -134,7 +135,7 @@ class Upstream:
     def respond(self, w, method, target, headers, body):
         path = urllib.parse.urlsplit(target).path
         parts = path.strip("/").split("/")
-        known = ("echo", "status", "slow", "fail", "big", "retry-after", "sidecar", "chunked", "close")
+        known = ("echo", "status", "slow", "fail", "big", "retry-after", "sidecar", "chunked", "close", "seq")
         while len(parts) > 1 and parts[0] not in known:
             parts.pop(0)  # route prefixes like /api are not behaviours
         status, extra, payload = 200, [], b"ok"
@@ -154,6 +155,15 @@ class Upstream:
                 self.counters[key] = n
             if n <= int(parts[1]):
                 status, payload = 503, b"failing"
+        elif parts[0] == "seq":
+            key = "seq/" + parts[1]
+            with self.lock:
+                n = self.counters.get(key, 0) + 1
+                self.counters[key] = n
+            if n == 1 and len(parts) > 2:
+                time.sleep(int(parts[2]) / 1000.0)
+            status, payload = 201, ("call %d" % n).encode()
+            extra += ["X-Custom: kept", "Set-Cookie: session=%d" % n, "Date: Sat, 21 Nov 2026 10:00:00 GMT"]
         elif parts[0] == "big":
             payload = b"x" * int(parts[1])
         elif parts[0] == "retry-after":
