@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Benchmark breakwater side by side with nginx and HAProxy (bench/run.sh runs this).
+
+Method (issue "Performance"): a sidecar on a 2-core machine. wrk (-t1) runs on
+CPU 0; the proxy under test and the nginx backend share CPU 1 (the direct run
+has the backend alone on CPU 1). Targets are measured interleaved (A B C ... A B
+C ...) for ROUNDS rounds and medians are reported. Every proxy runs one worker
+thread with keep-alive to the backend and no access log.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} never opened")
+
+
+def descendants(pid):
+    out = [pid]
+    try:
+        for child in open(f"/proc/{pid}/task/{pid}/children").read().split():
+            out += descendants(int(child))
+    except OSError:
+        pass
+    return out
+
+
+def cpu_ticks(pids):
+    total = 0
+    for p in pids:
+        try:
+            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            pass
+    return total
+
+
+def peak_rss_kib(pids):
+    total = 0
+    for p in pids:
+        try:
+            m = re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{p}/status").read())
+            total += int(m.group(1)) if m else 0
+        except OSError:
+            pass
+    return total
+
+
+class Proc:
+    def __init__(self, args, cpu=None, **kw):
+        if cpu is not None:
+            args = ["taskset", "-c", str(cpu)] + args
+        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+
+    def pids(self):
+        return descendants(self.p.pid)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def nginx_conf(d, body):
+    return f"""worker_processes 1;
+daemon off;
+master_process on;
+pid {d}/nginx.pid;
+error_log {d}/error.log crit;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 300s;
+  default_type text/plain;
+  {body}
+}}
+"""
+
+
+def start_backend(work, cpu):
+    d = tempfile.mkdtemp(prefix="backend-", dir=work)
+    with open(os.path.join(d, "16k"), "wb") as f:
+        f.write(b"x" * 16384)
+    port = free_port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(d, f"""server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location = /ok {{ return 200 "ok"; }}
+    location = /16k {{ root {d}; }}
+  }}"""))
+    p = Proc(["nginx", "-c", conf, "-p", d], cpu=cpu)
+    wait_port(port)
+    return p, port
+
+
+def start_nginx_proxy(work, backend, cpu):
+    d = tempfile.mkdtemp(prefix="nginx-", dir=work)
+    port = free_port()
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(d, f"""upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; keepalive_requests 10000000; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}"""))
+    p = Proc(["nginx", "-c", conf, "-p", d], cpu=cpu)
+    wait_port(port)
+    return p, port
+
+
+def start_haproxy(work, backend, cpu):
+    d = tempfile.mkdtemp(prefix="haproxy-", dir=work)
+    port = free_port()
+    conf = os.path.join(d, "haproxy.cfg")
+    with open(conf, "w") as f:
+        f.write(f"""global
+  nbthread 1
+  maxconn 20000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+frontend fe
+  bind 127.0.0.1:{port}
+  default_backend be
+backend be
+  http-reuse always
+  server s1 127.0.0.1:{backend}
+""")
+    p = Proc(["haproxy", "-f", conf], cpu=cpu)
+    wait_port(port)
+    return p, port
+
+
+POLICIES = """
+[route.circuit_breaker]
+window = "count"
+window_size = 100
+minimum_calls = 20
+[route.bulkhead]
+max_concurrent = 1000
+[route.retry]
+max_attempts = 2
+retry_on = ["connect-failure", "503"]
+"""
+
+
+def start_breakwater(work, binary, backend, cpu, policies=False, store=None, workers=1):
+    d = tempfile.mkdtemp(prefix="breakwater-", dir=work)
+    port, admin = free_port(), free_port()
+    rate = ""
+    if store:
+        rate = """
+[route.rate_limit]
+rate = 100000000
+per = "1s"
+key = ["client_ip"]
+"""
+    conf = os.path.join(d, "breakwater.toml")
+    with open(conf, "w") as f:
+        f.write(f"""[server]
+workers = {workers}
+admin = "127.0.0.1:{admin}"
+access_log = "off"
+{store or ''}
+[[listener]]
+name = "in"
+bind = "127.0.0.1:{port}"
+[upstream.app]
+endpoints = ["127.0.0.1:{backend}"]
+[[route]]
+name = "all"
+listener = "in"
+upstream = "app"
+{POLICIES if policies else ''}{rate}
+""")
+    p = Proc([binary, "--config", conf], cpu=cpu)
+    wait_port(port)
+    time.sleep(0.3)  # the Redis connection comes up in the background
+    return p, port
+
+
+def wrk(port, path, conns, duration, cpu=0):
+    args = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}{path}"]
+    if cpu is not None:
+        args = ["taskset", "-c", str(cpu)] + args
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock_err = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+
+    def lat(q):
+        m = re.search(rf"\s{q}%\s+([\d.]+)(us|ms|s)\b", out)
+        v = float(m.group(1))
+        return v * {"us": 1, "ms": 1000, "s": 1e6}[m.group(2)]
+
+    return {"rps": rps, "requests": total, "p50": lat(50), "p99": lat(99),
+            "errors": int(errors.group(1)) if errors else 0,
+            "socket_errors": sum(map(int, sock_err.groups())) if sock_err else 0}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--breakwater", required=True)
+    ap.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", 10)))
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
+    ap.add_argument("--paths", default=os.environ.get("PATHS", "/ok,/16k"))
+    ap.add_argument("--conns", default=os.environ.get("CONNS", "32,64"))
+    ap.add_argument("--only", default=os.environ.get("ONLY", ""), help="comma-separated target names")
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="bw-bench-")
+    started = []
+    redis_port = free_port()
+    redis = Proc(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                  "--appendonly", "no", "--dir", work], cpu=1)
+    started.append(redis)
+    wait_port(redis_port)
+    redis_store = f'[store]\nbackend = "redis"\nurl = "redis://127.0.0.1:{redis_port}/0"\ntimeout = "50ms"\n'
+    try:
+        backend, bport = start_backend(work, cpu=1)
+        started.append(backend)
+        targets = {
+            "direct": lambda: (None, bport),
+            "nginx": lambda: start_nginx_proxy(work, bport, 1),
+            "haproxy": lambda: start_haproxy(work, bport, 1),
+            "breakwater": lambda: start_breakwater(work, args.breakwater, bport, 1),
+            "breakwater-policies": lambda: start_breakwater(work, args.breakwater, bport, 1, policies=True,
+                                                            store='[store]\nbackend = "memory"\n'),
+            "breakwater-redis-rl": lambda: start_breakwater(work, args.breakwater, bport, 1, store=redis_store),
+        }
+        if args.only:
+            targets = {k: v for k, v in targets.items() if k in args.only.split(",") or k == "direct"}
+        running = {}
+        for name, start in targets.items():
+            proc, port = start()
+            if proc:
+                started.append(proc)
+            running[name] = (proc, port)
+        results = {}
+        paths, conns = args.paths.split(","), [int(c) for c in args.conns.split(",")]
+        for r in range(args.rounds):
+            for path in paths:
+                for c in conns:
+                    for name, (proc, port) in running.items():
+                        pids = proc.pids() if proc else []
+                        before = cpu_ticks(pids)
+                        res = wrk(port, path, c, args.duration)
+                        after = cpu_ticks(pids)
+                        res["cpu_us"] = (after - before) / TICK * 1e6 / max(1, res["requests"]) if proc else 0
+                        results.setdefault((name, path, c), []).append(res)
+                        print(f"round {r + 1} {name:22s} {path:4s} c={c:<3d} {res['rps']:10.0f} req/s "
+                              f"p50 {res['p50']:7.0f}us p99 {res['p99']:7.0f}us cpu {res['cpu_us']:5.1f}us/req"
+                              f"{'  ERRORS ' + str(res['errors'] + res['socket_errors']) if res['errors'] + res['socket_errors'] else ''}",
+                              file=sys.stderr, flush=True)
+        rss = {name: peak_rss_kib(proc.pids()) / 1024 if proc else 0 for name, (proc, port) in running.items()}
+        # added single-connection latency
+        single = {}
+        for name, (proc, port) in running.items():
+            single[name] = statistics.median(wrk(port, "/ok", 1, max(2, args.duration // 2))["p50"]
+                                             for _ in range(args.rounds))
+        print_table(results, rss, single, paths, conns, running)
+        # scaling: breakwater plain with 1 and 2 workers, unpinned
+        print("\n| breakwater workers (unpinned, /ok, 64 conns) | req/s |\n|---|---:|")
+        for w in (1, 2):
+            proc, port = start_breakwater(work, args.breakwater, bport, None, workers=w)
+            started.append(proc)
+            rps = statistics.median(wrk(port, "/ok", 64, args.duration, cpu=None)["rps"] for _ in range(args.rounds))
+            print(f"| {w} | {rps:.0f} |")
+            proc.stop()
+    finally:
+        for p in reversed(started):
+            p.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def print_table(results, rss, single, paths, conns, running):
+    med = lambda xs: statistics.median(xs)
+    print("| target | path | conns | req/s | × direct | × nginx | p50 µs | p99 µs | proxy CPU µs/req | peak RSS MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for path in paths:
+        for c in conns:
+            direct = med([r["rps"] for r in results[("direct", path, c)]])
+            ngx = results.get(("nginx", path, c))
+            nginx_rps = med([r["rps"] for r in ngx]) if ngx else None
+            for name in running:
+                rs = results[(name, path, c)]
+                rps = med([r["rps"] for r in rs])
+                print(f"| {name} | {path} | {c} | {rps:.0f} | {rps / direct:.2f} | "
+                      f"{(rps / nginx_rps) if nginx_rps else float('nan'):.2f} | {med([r['p50'] for r in rs]):.0f} | "
+                      f"{med([r['p99'] for r in rs]):.0f} | {med([r['cpu_us'] for r in rs]):.1f} | "
+                      f"{rss[name]:.1f} |")
+    print("\n| target | single-connection p50 µs | added vs direct µs |\n|---|---:|---:|")
+    for name in running:
+        print(f"| {name} | {single[name]:.0f} | {single[name] - single['direct']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
