@@ -109,8 +109,11 @@ http {{
 
 def start_backend(work, cpu):
     d = tempfile.mkdtemp(prefix="backend-", dir=work)
+    os.chmod(work, 0o755)
+    os.chmod(d, 0o755)  # nginx workers run unprivileged
     with open(os.path.join(d, "16k"), "wb") as f:
         f.write(b"x" * 16384)
+    os.chmod(os.path.join(d, "16k"), 0o644)
     port = free_port()
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
@@ -150,7 +153,7 @@ def start_haproxy(work, backend, cpu):
     with open(conf, "w") as f:
         f.write(f"""global
   nbthread 1
-  maxconn 20000
+  maxconn 4000
 defaults
   mode http
   timeout connect 5s
@@ -222,6 +225,8 @@ def wrk(port, path, conns, duration, cpu=0):
     if cpu is not None:
         args = ["taskset", "-c", str(cpu)] + args
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out and path != "/ok" and conns == 1:
+        raise RuntimeError("the backend answers errors:\n" + out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -232,6 +237,8 @@ def wrk(port, path, conns, duration, cpu=0):
         v = float(m.group(1))
         return v * {"us": 1, "ms": 1000, "s": 1e6}[m.group(2)]
 
+    if (errors or sock_err) and os.environ.get("BENCH_DEBUG"):
+        print(out, file=sys.stderr)
     return {"rps": rps, "requests": total, "p50": lat(50), "p99": lat(99),
             "errors": int(errors.group(1)) if errors else 0,
             "socket_errors": sum(map(int, sock_err.groups())) if sock_err else 0}

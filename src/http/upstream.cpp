@@ -25,6 +25,9 @@ UpstreamConn::UpstreamConn(const net::any_io_executor& ex, std::shared_ptr<Upstr
 UpstreamConn::~UpstreamConn() { up_->open.fetch_sub(1, std::memory_order_relaxed); }
 
 void UpstreamConn::arm(TimePoint deadline) {
+  if (armed_ && armed_at_ == deadline) return;  // already set: no timer churn
+  armed_ = true;
+  armed_at_ = deadline;
   timed_out = false;
   timer_.expires_at(deadline);
   timer_.async_wait([weak = weak_from_this(), gen = ++gen_](error_code ec) {
@@ -32,12 +35,14 @@ void UpstreamConn::arm(TimePoint deadline) {
     auto self = weak.lock();
     if (!self || self->gen_ != gen) return;
     self->timed_out = true;
+    self->armed_ = false;
     error_code ignored;
     self->sock.close(ignored);
   });
 }
 
 void UpstreamConn::disarm() {
+  armed_ = false;
   ++gen_;
   timer_.cancel();
 }

@@ -39,12 +39,17 @@ RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o) {
   return h;
 }
 
-std::string rate_limit_header_lines(const RateLimitSettings& s, const RateHeaders& h) {
+std::string rate_limit_policy_line(const RateLimitSettings& s) {
   auto per_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.per).count();
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "RateLimit-Policy: \"default\";q=%g;w=%lld\r\nRateLimit: \"default\";r=%lld;t=%lld\r\n",
-                s.rate, static_cast<long long>((per_ms + 999) / 1000), h.remaining, h.reset_s);
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "RateLimit-Policy: \"default\";q=%.15g;w=%lld\r\n", s.rate,
+                static_cast<long long>((per_ms + 999) / 1000));
   return buf;
+}
+
+void append_rate_limit_line(std::string& out, const RateHeaders& h) {
+  out.append("RateLimit: \"default\";r=").append(std::to_string(h.remaining));
+  out.append(";t=").append(std::to_string(h.reset_s)).append("\r\n");
 }
 
 }  // namespace breakwater::policy

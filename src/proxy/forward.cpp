@@ -41,12 +41,6 @@ policy::OutcomeLabel label(const RouteRuntime& rt, const policy::AttemptOutcome&
   return policy::OutcomeLabel::reset;
 }
 
-void append_chunk(std::string& out, std::string_view data) {
-  char size[24];
-  int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-  out.append(size, static_cast<std::size_t>(n)).append(data).append("\r\n");
-}
-
 awaitable<error_code> read_upstream(http::UpstreamConn& c) {
   auto [p, room] = c.rbuf.prepare(16 * 1024);
   auto [ec, n] = co_await c.sock.async_read_some(net::buffer(p, room), use_nothrow);

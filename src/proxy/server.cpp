@@ -85,6 +85,10 @@ std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
     if (rc.bulkhead)
       rt.bulkhead = registry_.policy<SharedBulkhead>(rc.name, *rc.bulkhead,
                                                      [&] { return std::make_shared<SharedBulkhead>(*rc.bulkhead); });
+    if (rc.rate_limit) {
+      rt.gcra = policy::gcra_params(*rc.rate_limit);
+      rt.rate_policy_line = policy::rate_limit_policy_line(*rc.rate_limit);
+    }
     if (rc.retry)
       rt.budget = registry_.policy<SharedBudget>(rc.name, *rc.retry,
                                                  [&] { return std::make_shared<SharedBudget>(*rc.retry); });

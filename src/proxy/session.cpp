@@ -14,10 +14,11 @@ constexpr std::size_t kMaxHead = 64 * 1024;
 // Bodies up to this size are buffered (so they can be replayed); larger ones stream.
 constexpr std::uint64_t kBufferedBody = 64 * 1024;
 
-std::string make_request_id(std::mt19937_64& rng) {
+// A UUIDv4, written into `id` (whose buffer is reused request after request).
+void make_request_id(std::mt19937_64& rng, std::string& id) {
   static constexpr char hex[] = "0123456789abcdef";
   std::uint64_t a = rng(), b = rng();
-  std::string id(36, '-');
+  id.assign(36, '-');
   int k = 0;
   for (int i = 0; i < 36; ++i) {
     if (i == 8 || i == 13 || i == 18 || i == 23) continue;
@@ -29,7 +30,6 @@ std::string make_request_id(std::mt19937_64& rng) {
     if (i == 19) c = hex[8 + (static_cast<unsigned char>(c) & 3)];  // variant 10xx
     id[static_cast<std::size_t>(i)] = c;
   }
-  return id;
 }
 
 }  // namespace
@@ -277,7 +277,7 @@ awaitable<bool> Session::handle(Exchange& ex) {
   if (auto rid = h.header("x-request-id"); !rid.empty()) {
     ex.request_id.assign(rid);
   } else {
-    ex.request_id = make_request_id(worker_.rng);
+    make_request_id(worker_.rng, ex.request_id);
     ex.request_id_generated = true;
   }
 
@@ -292,7 +292,7 @@ awaitable<bool> Session::handle(Exchange& ex) {
         case policy::DescriptorPart::Kind::route: descriptor.append(rc.name); break;
       }
     }
-    auto params = policy::gcra_params(rl);
+    auto& params = ex.route->gcra;
     auto& st = *ex.snap->store;
     std::optional<policy::GcraOutcome> o;
     if (st.synchronous())
@@ -305,7 +305,8 @@ awaitable<bool> Session::handle(Exchange& ex) {
         co_return co_await respond(ex, Reason::store_unavailable, "the rate-limit store did not answer");
     } else {
       auto rh = policy::rate_headers(params, *o);
-      ex.extra_headers.append(policy::rate_limit_header_lines(rl, rh));
+      ex.extra_headers.append(ex.route->rate_policy_line);
+      policy::append_rate_limit_line(ex.extra_headers, rh);
       if (!o->allowed && !shadow(ex, rl.mode, Reason::rate_limited))
         co_return co_await respond(ex, Reason::rate_limited, "the route's rate limit is exhausted",
                                    static_cast<int>(rh.retry_after_s));

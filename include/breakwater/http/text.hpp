@@ -15,7 +15,8 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-constexpr bool is_tchar(unsigned char c) {
+namespace detail {
+constexpr bool tchar_slow(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
     case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
@@ -25,6 +26,17 @@ constexpr bool is_tchar(unsigned char c) {
       return false;
   }
 }
+struct TcharTable {
+  bool v[256];
+  constexpr TcharTable() : v() {
+    for (int i = 0; i < 256; ++i) v[i] = tchar_slow(static_cast<unsigned char>(i));
+  }
+};
+inline constexpr TcharTable kTchar{};
+}  // namespace detail
+
+// RFC 9110 token characters.
+constexpr bool is_tchar(unsigned char c) { return detail::kTchar.v[c]; }
 
 inline std::string to_lower(std::string_view s) {
   std::string out(s);

@@ -40,7 +40,7 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
   [[nodiscard]] std::string address() const;
 
   tcp::socket sock;
-  ByteBuffer rbuf{8 * 1024};
+  ByteBuffer rbuf{32 * 1024};  // a 16 KiB response arrives in one read
   bool timed_out = false;
   bool reused = false;
   std::size_t endpoint;
@@ -50,6 +50,8 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
   std::shared_ptr<UpstreamShared> up_;
   net::steady_timer timer_;
   std::uint64_t gen_ = 0;
+  TimePoint armed_at_{};
+  bool armed_ = false;
 };
 
 class UpstreamPool;

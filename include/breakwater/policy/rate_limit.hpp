@@ -37,7 +37,9 @@ struct RateHeaders {
 };
 [[nodiscard]] RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o);
 
-// RateLimit-Policy and RateLimit header lines (CRLF-terminated), draft-ietf-httpapi-ratelimit-headers.
-[[nodiscard]] std::string rate_limit_header_lines(const RateLimitSettings& s, const RateHeaders& h);
+// draft-ietf-httpapi-ratelimit-headers, CRLF-terminated lines. The policy line is
+// fixed per route (computed once per config); the RateLimit line per request.
+[[nodiscard]] std::string rate_limit_policy_line(const RateLimitSettings& s);
+void append_rate_limit_line(std::string& out, const RateHeaders& h);
 
 }  // namespace breakwater::policy

@@ -8,6 +8,8 @@
 #include "breakwater/config/route_table.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/log.hpp"
+#include "breakwater/policy/rate_limit.hpp"
+#include "breakwater/log.hpp"
 #include "breakwater/proxy/route_policies.hpp"
 #include "breakwater/proxy/route_state.hpp"
 #include "breakwater/store/store.hpp"
@@ -21,6 +23,9 @@ struct RouteRuntime {
   std::shared_ptr<SharedBreaker> breaker;    // null: no [route.circuit_breaker]
   std::shared_ptr<SharedBulkhead> bulkhead;  // null: no [route.bulkhead]
   std::shared_ptr<SharedBudget> budget;      // null: no [route.retry]
+  // Derived once per config version, not per request.
+  policy::GcraParams gcra;
+  std::string rate_policy_line;  // "RateLimit-Policy: ...\r\n"
 };
 
 struct Snapshot final {

@@ -66,8 +66,9 @@ TEST_CASE("Retry-After and reset for slow rates; default burst is the rate") {
   auto h = rate_headers(b.p, o);
   CHECK(h.retry_after_s == 20);
   CHECK(h.reset_s == 60);
-  CHECK(rate_limit_header_lines(s, h) ==
-        "RateLimit-Policy: \"default\";q=3;w=60\r\nRateLimit: \"default\";r=0;t=60\r\n");
+  std::string lines = rate_limit_policy_line(s);
+  append_rate_limit_line(lines, h);
+  CHECK(lines == "RateLimit-Policy: \"default\";q=3;w=60\r\nRateLimit: \"default\";r=0;t=60\r\n");
   o = b.take(now + 30 * kSec);  // one token back (the other is 10 s away)
   CHECK(o.allowed);
   CHECK(rate_headers(b.p, o).remaining == 0);
@@ -77,5 +78,7 @@ TEST_CASE("w is per in seconds rounded up") {
   RateLimitSettings s;
   s.rate = 5;
   s.per = 1500ms;
-  CHECK(rate_limit_header_lines(s, {5, 0, 0}).rfind("RateLimit-Policy: \"default\";q=5;w=2\r\n", 0) == 0);
+  CHECK(rate_limit_policy_line(s) == "RateLimit-Policy: \"default\";q=5;w=2\r\n");
+  s.rate = 100000000;
+  CHECK(rate_limit_policy_line(s) == "RateLimit-Policy: \"default\";q=100000000;w=2\r\n");
 }
