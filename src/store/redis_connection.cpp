@@ -1,5 +1,9 @@
 #include "breakwater/store/redis_connection.hpp"
 
+// sds.h has no extern "C" of its own in hiredis 0.14.
+extern "C" {
+#include <hiredis/sds.h>
+}
 #include <hiredis/hiredis.h>
 
 #include <boost/asio/connect.hpp>
@@ -238,19 +242,31 @@ awaitable<void> RedisConnection::write_loop(std::shared_ptr<RedisConnection> sel
   }
 }
 
-awaitable<std::optional<RedisReply>> RedisConnection::send(std::vector<std::string> args, policy::Duration timeout) {
-  if (!connected_ || inflight_.size() >= kMaxInflight) co_return std::nullopt;
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+void RedisConnection::format_command(std::string& out, const std::string_view* argv, std::size_t argc) {
+  std::array<const char*, 16> ptrs;
+  std::array<std::size_t, 16> lens;
+  argc = std::min(argc, ptrs.size());
+  for (std::size_t i = 0; i < argc; ++i) {
+    ptrs[i] = argv[i].data();
+    lens[i] = argv[i].size();
   }
-  char* cmd = nullptr;
-  int len = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), argv.data(), lens.data());
-  if (len < 0) co_return std::nullopt;
-  outbuf_.append(cmd, static_cast<std::size_t>(len));
-  redisFreeCommand(cmd);
+  sds cmd = nullptr;
+  // hiredis' sds formatter: no printf on the hot path.
+  int len = redisFormatSdsCommandArgv(&cmd, static_cast<int>(argc), ptrs.data(), lens.data());
+  if (len > 0) out.append(cmd, static_cast<std::size_t>(len));
+  sdsfree(cmd);
+}
+
+awaitable<std::optional<RedisReply>> RedisConnection::send(std::vector<std::string> args, policy::Duration timeout) {
+  std::vector<std::string_view> views(args.begin(), args.end());
+  std::string resp;
+  format_command(resp, views.data(), views.size());
+  co_return co_await send_formatted(resp, timeout);
+}
+
+awaitable<std::optional<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout) {
+  if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return std::nullopt;
+  outbuf_.append(resp);
   auto p = std::make_shared<Pending>(ex_);
   p->timer.expires_after(timeout);
   inflight_.push_back(p);
@@ -261,6 +277,11 @@ awaitable<std::optional<RedisReply>> RedisConnection::send(std::vector<std::stri
   co_await p->timer.async_wait(use_nothrow);
   if (!p->done) co_return std::nullopt;
   co_return std::move(p->reply);
+}
+
+awaitable<std::optional<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout) {
+  if (!ready_ || timeout <= policy::Duration::zero()) co_return std::nullopt;
+  co_return co_await send_formatted(resp, timeout);
 }
 
 awaitable<std::optional<RedisReply>> RedisConnection::call(std::vector<std::string> args) {

@@ -113,21 +113,27 @@ void RedisStore::shutdown() {
 }
 
 awaitable<std::optional<RedisReply>> RedisStore::eval(unsigned worker, const std::string& script,
-                                                      const std::string& sha, std::vector<std::string> keys,
-                                                      std::vector<std::string> args) {
+                                                      const std::string& sha, std::array<std::string_view, 4> argv,
+                                                      std::size_t argc, std::string_view evalsha) {
   auto& pw = *workers_[worker % workers_.size()];
   auto start = policy::Clock::now();
   auto permit = pw.breaker.try_acquire(start);
   if (!permit.allowed) co_return std::nullopt;  // Redis is known to be down: do not pay the timeout
-  std::vector<std::string> cmd{"EVALSHA", sha, std::to_string(keys.size())};
-  cmd.insert(cmd.end(), keys.begin(), keys.end());
-  cmd.insert(cmd.end(), args.begin(), args.end());
-  auto r = co_await pw.conn->call(cmd, timeout_);
+  std::array<std::string_view, 7> cmd{"EVALSHA", sha, "1"};
+  for (std::size_t i = 0; i < argc; ++i) cmd[3 + i] = argv[i];
+  if (evalsha.empty()) {
+    pw.resp.clear();
+    RedisConnection::format_command(pw.resp, cmd.data(), 3 + argc);
+    evalsha = pw.resp;
+  }
+  auto r = co_await pw.conn->call_formatted(evalsha, timeout_);
   if (r && r->is_error() && r->str.rfind("NOSCRIPT", 0) == 0) {
     // After a restart or failover the script cache is empty: send it once in full.
     cmd[0] = "EVAL";
     cmd[1] = script;
-    r = co_await pw.conn->call(std::move(cmd), timeout_ - (policy::Clock::now() - start));
+    std::string full;
+    RedisConnection::format_command(full, cmd.data(), 3 + argc);
+    r = co_await pw.conn->call_formatted(full, timeout_ - (policy::Clock::now() - start));
   }
   bool failed = !r || r->is_error();
   if (r && r->is_error()) log_error("redis error: " + r->str);
@@ -141,8 +147,27 @@ awaitable<std::optional<policy::GcraOutcome>> RedisStore::rate_limit(unsigned wo
                                                                      std::string_view descriptor,
                                                                      const policy::GcraParams& p) {
   auto& pw = *workers_[worker % workers_.size()];
-  std::string key = "bw:rl:{";
-  key.append(route).append(":").append(sha256_hex(descriptor)).append("}");
+  // Per descriptor (and bucket parameters) the key's hash and the whole EVALSHA
+  // command are computed once, not per request.
+  auto interval = std::to_string(policy::gcra_interval_us(p));
+  auto tolerance = std::to_string(policy::gcra_tolerance_us(p));
+  std::string lookup;
+  lookup.reserve(route.size() + descriptor.size() + interval.size() + tolerance.size() + 3);
+  lookup.append(route).push_back('\0');
+  lookup.append(interval).push_back('\0');
+  lookup.append(tolerance).push_back('\0');
+  lookup.append(descriptor);
+  auto kit = pw.buckets.find(lookup);
+  if (kit == pw.buckets.end()) {
+    if (pw.buckets.size() >= 65'536) pw.buckets.clear();
+    PerWorker::Bucket b;
+    b.key.append("bw:rl:{").append(route).append(":").append(sha256_hex(descriptor)).append("}");
+    std::array<std::string_view, 6> cmd{"EVALSHA", gcra_sha(), "1", b.key, interval, tolerance};
+    RedisConnection::format_command(b.evalsha, cmd.data(), cmd.size());
+    kit = pw.buckets.emplace(std::move(lookup), std::move(b)).first;
+  }
+  const std::string key = kit->second.key;
+  const std::string evalsha = kit->second.evalsha;
   auto now = policy::Clock::now();
   if (auto it = pw.over_limit.find(key); it != pw.over_limit.end()) {
     if (now < it->second.until) {
@@ -152,11 +177,8 @@ awaitable<std::optional<policy::GcraOutcome>> RedisStore::rate_limit(unsigned wo
     }
     pw.over_limit.erase(it);
   }
-  // Named vectors: braced temporaries across co_await trip a g++ 12 coroutine bug.
-  std::vector<std::string> keys{key};
-  std::vector<std::string> args{std::to_string(policy::gcra_interval_us(p)),
-                                std::to_string(policy::gcra_tolerance_us(p))};
-  auto r = co_await eval(worker, kGcraScript, gcra_sha(), std::move(keys), std::move(args));
+  std::array<std::string_view, 4> argv{key, interval, tolerance};
+  auto r = co_await eval(worker, kGcraScript, gcra_sha(), argv, 3, evalsha);
   if (!r || r->type != RedisReply::Type::array || r->elements.size() != 3) co_return std::nullopt;
   policy::GcraOutcome out{r->elements[0].integer == 1, r->elements[1].integer, r->elements[2].integer};
   if (!out.allowed) {
@@ -170,9 +192,9 @@ awaitable<std::optional<policy::GcraOutcome>> RedisStore::rate_limit(unsigned wo
 
 awaitable<std::optional<IdemBegin>> RedisStore::idem_begin(unsigned worker, std::string key, std::string fingerprint,
                                                            std::string token, policy::Duration lock_ttl) {
-  std::vector<std::string> keys{std::move(key)};
-  std::vector<std::string> args{std::move(token), std::move(fingerprint), millis(lock_ttl)};
-  auto r = co_await eval(worker, kIdemBegin, sha_of(kIdemBegin), std::move(keys), std::move(args));
+  auto ms = millis(lock_ttl);
+  std::array<std::string_view, 4> argv{key, token, fingerprint, ms};
+  auto r = co_await eval(worker, kIdemBegin, sha_of(kIdemBegin), argv, 4);
   if (!r || r->type != RedisReply::Type::array || r->elements.empty()) co_return std::nullopt;
   auto& state = r->elements[0].str;
   if (state == "acquired") co_return IdemBegin{IdemBegin::State::acquired, {}};
@@ -185,16 +207,16 @@ awaitable<std::optional<IdemBegin>> RedisStore::idem_begin(unsigned worker, std:
 
 awaitable<bool> RedisStore::idem_complete(unsigned worker, std::string key, std::string token, std::string fingerprint,
                                           std::string record, policy::Duration ttl) {
-  std::vector<std::string> keys{std::move(key)};
-  std::vector<std::string> args{std::move(token), "R" + fingerprint + record, millis(ttl)};
-  auto r = co_await eval(worker, kIdemComplete, sha_of(kIdemComplete), std::move(keys), std::move(args));
+  auto value = "R" + fingerprint + record;
+  auto ms = millis(ttl);
+  std::array<std::string_view, 4> argv{key, token, value, ms};
+  auto r = co_await eval(worker, kIdemComplete, sha_of(kIdemComplete), argv, 4);
   co_return r && r->type == RedisReply::Type::integer && r->integer == 1;
 }
 
 awaitable<bool> RedisStore::idem_release(unsigned worker, std::string key, std::string token) {
-  std::vector<std::string> keys{std::move(key)};
-  std::vector<std::string> args{std::move(token)};
-  auto r = co_await eval(worker, kIdemRelease, sha_of(kIdemRelease), std::move(keys), std::move(args));
+  std::array<std::string_view, 4> argv{key, token};
+  auto r = co_await eval(worker, kIdemRelease, sha_of(kIdemRelease), argv, 2);
   co_return r && r->type == RedisReply::Type::integer && r->integer == 1;
 }
 

@@ -38,6 +38,10 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   // nullopt: not connected, timed out, or the connection dropped before the reply.
   awaitable<std::optional<RedisReply>> call(std::vector<std::string> args);
   awaitable<std::optional<RedisReply>> call(std::vector<std::string> args, policy::Duration timeout);
+  // The same for a command already in RESP form (see format_command); saves copies on the hot path.
+  awaitable<std::optional<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout);
+  // Formats argv as a RESP command (hiredis' formatter) and appends it to `out`.
+  static void format_command(std::string& out, const std::string_view* argv, std::size_t argc);
   [[nodiscard]] bool ready() const { return ready_; }
 
  private:
@@ -48,6 +52,7 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   awaitable<bool> connect();
   awaitable<void> read_replies();
   awaitable<std::optional<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
+  awaitable<std::optional<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout);
   void fail_all();
   void close();
 

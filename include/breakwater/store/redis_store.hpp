@@ -2,6 +2,7 @@
 // The Redis backend: one pipelined connection per worker, GCRA as a Lua script
 // on Redis time (EVALSHA, EVAL on NOSCRIPT), a breaker around Redis itself,
 // and a local memory of keys over their limit so rejections cost Redis nothing.
+#include <array>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -36,8 +37,11 @@ class RedisStore final : public Store {
 
   // Runs `script` (by SHA, or in full after NOSCRIPT) within the store timeout;
   // nullopt when the store failed. Shared with idempotency.
+  // `argv`: KEYS[1] then ARGV...; the views must outlive the call. `evalsha`, when
+  // given, is the EVALSHA command already formatted (cached by the caller).
   awaitable<std::optional<RedisReply>> eval(unsigned worker, const std::string& script, const std::string& sha,
-                                            std::vector<std::string> keys, std::vector<std::string> args);
+                                            std::array<std::string_view, 4> argv, std::size_t argc,
+                                            std::string_view evalsha = {});
 
  private:
   struct Remembered {
@@ -48,6 +52,12 @@ class RedisStore final : public Store {
     std::shared_ptr<RedisConnection> conn;
     policy::CircuitBreaker breaker;
     std::unordered_map<std::string, Remembered> over_limit;
+    struct Bucket {
+      std::string key;      // bw:rl:{ROUTE:SHA256(descriptor)}
+      std::string evalsha;  // the whole GCRA command, formatted once
+    };
+    std::unordered_map<std::string, Bucket> buckets;  // route + descriptor + params -> bucket
+    std::string resp;                                 // command formatting buffer
   };
   policy::Duration timeout_;
   std::vector<std::unique_ptr<PerWorker>> workers_;
