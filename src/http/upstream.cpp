@@ -2,6 +2,8 @@
 
 #include <boost/asio/connect.hpp>
 
+#include "breakwater/log.hpp"
+
 namespace breakwater::http {
 namespace {
 
@@ -14,11 +16,13 @@ constexpr auto kEndpointPenalty = std::chrono::seconds(2);
 
 }  // namespace
 
-UpstreamShared::UpstreamShared(config::UpstreamConfig c) : cfg(std::move(c)), failed_until(cfg.endpoints.size()) {}
+UpstreamShared::UpstreamShared(config::UpstreamConfig c) : cfg(std::move(c)), failed_until(cfg.endpoints.size()) {
+  if (cfg.tls) tls = make_client_tls(cfg.ca_file, cfg.verify);
+}
 
 UpstreamConn::UpstreamConn(const net::any_io_executor& ex, std::shared_ptr<UpstreamShared> up,
                            std::size_t ep)
-    : sock(ex), endpoint(ep), up_(std::move(up)), timer_(ex) {
+    : stream(ex), endpoint(ep), up_(std::move(up)), timer_(ex) {
   up_->open.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -37,7 +41,7 @@ void UpstreamConn::arm(TimePoint deadline) {
     self->timed_out = true;
     self->armed_ = false;
     error_code ignored;
-    self->sock.close(ignored);
+    self->stream.socket().close(ignored);
   });
 }
 
@@ -80,7 +84,7 @@ awaitable<Acquired> UpstreamPool::acquire(TimePoint deadline, bool fresh) {
     while (!idle.empty()) {
       auto c = std::move(idle.back());
       idle.pop_back();
-      if (now - c->idle_since < up_->cfg.idle_timeout && c->sock.is_open()) {
+      if (now - c->idle_since < up_->cfg.idle_timeout && c->stream.socket().is_open()) {
         c->reused = true;
         out.lease = Lease(shared_from_this(), std::move(c));
         co_return out;
@@ -104,16 +108,23 @@ awaitable<Acquired> UpstreamPool::acquire(TimePoint deadline, bool fresh) {
   error_code ec;
   auto addr = net::ip::make_address(target.host, ec);
   if (!ec) {
-    std::tie(ec) = co_await conn->sock.async_connect(tcp::endpoint(addr, target.port), use_nothrow);
+    std::tie(ec) = co_await conn->stream.socket().async_connect(tcp::endpoint(addr, target.port), use_nothrow);
   } else {
     tcp::resolver resolver(ex_);
     auto [rec, results] =
         co_await resolver.async_resolve(target.host, std::to_string(target.port), use_nothrow);
     ec = rec;
     if (!ec && !conn->timed_out) {
-      auto [cec, endpoint] = co_await net::async_connect(conn->sock, results, use_nothrow);
+      auto [cec, endpoint] = co_await net::async_connect(conn->stream.socket(), results, use_nothrow);
       ec = cec;
     }
+  }
+  if (!ec && !conn->timed_out && up_->tls) {
+    auto sni = up_->cfg.sni.empty() ? target.host : up_->cfg.sni;
+    ec = co_await conn->stream.tls_connect(up_->tls, sni, up_->cfg.verify);
+    if (ec && !conn->timed_out)
+      log_warn("TLS handshake with upstream " + up_->cfg.name + " at " + target.str() + " (name " + sni +
+               ") failed: " + ec.message());
   }
   bool timed_out = conn->timed_out;
   conn->disarm();
@@ -128,15 +139,14 @@ awaitable<Acquired> UpstreamPool::acquire(TimePoint deadline, bool fresh) {
     co_return out;
   }
   up_->failed_until[ep].store(0, std::memory_order_relaxed);
-  conn->sock.set_option(tcp::no_delay(true), ec);
+  conn->stream.socket().set_option(tcp::no_delay(true), ec);
   out.lease = Lease(shared_from_this(), std::move(conn));
   co_return out;
 }
 
 void UpstreamPool::give_back(std::shared_ptr<UpstreamConn> c, bool reusable) {
-  if (!reusable || up_->retired.load(std::memory_order_relaxed) || !c->sock.is_open() || !c->rbuf.empty()) {
-    error_code ignored;
-    c->sock.close(ignored);
+  if (!reusable || up_->retired.load(std::memory_order_relaxed) || !c->stream.socket().is_open() || !c->rbuf.empty()) {
+    c->stream.close();
     return;
   }
   c->idle_since = policy::Clock::now();

@@ -43,7 +43,7 @@ policy::OutcomeLabel label(const RouteRuntime& rt, const policy::AttemptOutcome&
 
 awaitable<error_code> read_upstream(http::UpstreamConn& c) {
   auto [p, room] = c.rbuf.prepare(16 * 1024);
-  auto [ec, n] = co_await c.sock.async_read_some(net::buffer(p, room), use_nothrow);
+  auto [ec, n] = co_await c.stream.read_some(net::buffer(p, room));
   c.rbuf.commit(n);
   co_return ec;
 }
@@ -162,7 +162,7 @@ awaitable<void> Session::attempt(Exchange& ex, TimePoint deadline, Attempt& out)
               : !ex.head.host.empty() ? ex.head.host
                                       : std::string_view(ex.upstream_address);
     up.client_ip = client_ip_;
-    up.proto = "http";
+    up.proto = stream_.is_tls() ? "https" : "http";
     up.request_id = ex.request_id;
     up.add_request_id = ex.request_id_generated;
     if (streaming) {
@@ -175,7 +175,7 @@ awaitable<void> Session::attempt(Exchange& ex, TimePoint deadline, Attempt& out)
     up_head_.clear();
     http::build_upstream_head(ex.head, up, up_head_);
     std::array<net::const_buffer, 2> bufs{net::buffer(up_head_), net::buffer(ex.body)};
-    auto [wec, wn] = co_await net::async_write(c.sock, bufs, use_nothrow);
+    auto [wec, wn] = co_await c.stream.write(bufs);
     if (wec) {
       if (stale()) continue;
       out.outcome = {c.timed_out ? policy::AttemptKind::timeout : policy::AttemptKind::reset, 0};
@@ -220,7 +220,7 @@ awaitable<void> Session::attempt(Exchange& ex, TimePoint deadline, Attempt& out)
         }
       }
       auto [p, room] = c.rbuf.prepare(8 * 1024);
-      auto [ec, n] = co_await c.sock.async_read_some(net::buffer(p, room), use_nothrow);
+      auto [ec, n] = co_await c.stream.read_some(net::buffer(p, room));
       if (ec) break;
       c.rbuf.commit(n);
       received = true;
@@ -242,7 +242,7 @@ awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamConn& c, bool& cl
       }
     }
     auto take = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), ex.stream_remaining));
-    auto [ec, n] = co_await net::async_write(c.sock, net::buffer(buf_.view().data(), take), use_nothrow);
+    auto [ec, n] = co_await c.stream.write(net::buffer(buf_.view().data(), take));
     if (ec) co_return false;
     buf_.consume(take);
     ex.stream_remaining -= take;
@@ -331,7 +331,7 @@ awaitable<bool> Session::send_piece(std::string_view piece, bool chunked) {
   }
   bufs[n++] = net::buffer(piece.data(), piece.size());
   if (chunked) bufs[n++] = net::buffer("\r\n", 2);
-  auto [ec, written] = co_await net::async_write(sock_, std::span(bufs.data(), n), use_nothrow);
+  auto [ec, written] = co_await stream_.write(std::span(bufs.data(), n));
   out_.clear();
   co_return !ec;
 }

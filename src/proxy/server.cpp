@@ -35,6 +35,7 @@ Worker::Worker(unsigned i) : index(i), rng(std::random_device{}() ^ (static_cast
 
 ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c)
     : name(c.name), bind(c.bind), acceptor(ctx), max_connections(c.max_connections) {
+  if (!c.tls_cert.empty()) tls = http::make_server_tls(c.tls_cert, c.tls_key);
   tcp::endpoint ep(net::ip::make_address(c.bind.host), c.bind.port);
   acceptor.open(ep.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -114,10 +115,20 @@ std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
 bool Server::reconcile_listeners(const config::Config& c, std::string& error) {
   std::map<std::string, std::shared_ptr<ListenerHandle>> next;
   std::vector<std::shared_ptr<ListenerHandle>> fresh;
+  std::map<std::string, std::shared_ptr<net::ssl::context>> certs;  // applied only if everything binds
   for (auto& lc : c.listeners) {
     auto it = listeners_.find(lc.name);
     if (it != listeners_.end() && it->second->bind == lc.bind) {
-      it->second->max_connections.store(lc.max_connections);
+      // Certificates are read again on every reload, so a rotated file is picked up.
+      if (!lc.tls_cert.empty()) {
+        try {
+          certs[lc.name] = http::make_server_tls(lc.tls_cert, lc.tls_key);
+        } catch (const std::exception& e) {
+          error = "cannot load the TLS certificate of listener '" + lc.name + "': " + e.what();
+          for (auto& f : fresh) f->acceptor.close();
+          return false;
+        }
+      }
       next[lc.name] = it->second;
       continue;
     }
@@ -126,13 +137,19 @@ bool Server::reconcile_listeners(const config::Config& c, std::string& error) {
       fresh.push_back(l);
       next[lc.name] = l;
     } catch (const std::exception& e) {
-      error = "cannot bind listener '" + lc.name + "' to " + lc.bind.str() + ": " + e.what();
+      error = "cannot start listener '" + lc.name + "' on " + lc.bind.str() + ": " + e.what();
       for (auto& f : fresh) {
         error_code ec;
         f->acceptor.close(ec);
       }
       return false;
     }
+  }
+  for (auto& lc : c.listeners) {
+    auto& l = next[lc.name];
+    l->max_connections.store(lc.max_connections);
+    if (auto cert = certs.find(lc.name); cert != certs.end()) l->tls = cert->second;
+    if (lc.tls_cert.empty()) l->tls.reset();
   }
   for (auto& [name, old] : listeners_) {
     auto it = next.find(name);
@@ -180,7 +197,7 @@ awaitable<void> Server::accept_loop(std::shared_ptr<ListenerHandle> l) {
     }
     l->connections.fetch_add(1, std::memory_order_relaxed);
     active_sessions.fetch_add(1, std::memory_order_relaxed);
-    auto s = std::make_shared<Session>(*this, w, std::move(sock), l);
+    auto s = std::make_shared<Session>(*this, w, std::move(sock), l, l->tls);
     net::co_spawn(w.ctx, Session::run(std::move(s)), log_exception);
   }
 }

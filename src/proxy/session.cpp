@@ -56,20 +56,22 @@ void Exchange::reset() {
   idem = Idempotency{};
 }
 
-Session::Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener)
+Session::Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener,
+                 std::shared_ptr<net::ssl::context> tls)
     : server_(server),
       worker_(worker),
-      sock_(std::move(sock)),
+      stream_(std::move(sock)),
       listener_(std::move(listener)),
+      tls_(std::move(tls)),
       watchdog_(worker.ctx) {
   error_code ec;
-  auto ep = sock_.remote_endpoint(ec);
+  auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) {
     client_ip_ = ep.address().to_string();
     client_addr_ = ep.address().is_v6() ? "[" + client_ip_ + "]:" + std::to_string(ep.port())
                                         : client_ip_ + ":" + std::to_string(ep.port());
   }
-  sock_.set_option(tcp::no_delay(true), ec);
+  stream_.socket().set_option(tcp::no_delay(true), ec);
 }
 
 Session::~Session() {
@@ -80,10 +82,19 @@ Session::~Session() {
 
 awaitable<void> Session::run(std::shared_ptr<Session> self) {
   self->worker_.sessions.insert(self.get());
-  co_await self->serve();
+  bool ok = true;
+  if (self->tls_) {
+    auto snap = self->server_.snapshot();
+    auto* lc = snap->config.find_listener(self->listener_->name);
+    self->idle_ = false;
+    self->set_deadline(policy::Clock::now() + (lc ? lc->header_timeout : std::chrono::seconds(10)));
+    ok = !co_await self->stream_.tls_accept(self->tls_);
+    self->set_deadline(TimePoint::max());
+  }
+  if (ok) co_await self->serve();
   error_code ec;
-  self->sock_.shutdown(tcp::socket::shutdown_both, ec);
-  self->sock_.close(ec);
+  self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  self->stream_.close();
   self->watchdog_.cancel();
   self->armed_ = TimePoint::min();  // no further arming: the watchdog is done
 }
@@ -91,8 +102,7 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
 void Session::close_when_idle() {
   closing_ = true;
   if (idle_) {
-    error_code ec;
-    sock_.close(ec);
+    stream_.close();
   }
 }
 
@@ -113,8 +123,7 @@ void Session::watch() {
     if (policy::Clock::now() >= self->deadline_) {
       self->client_timed_out_ = true;
       self->armed_ = TimePoint::max();
-      error_code ignored;
-      self->sock_.close(ignored);
+      self->stream_.close();
       return;
     }
     self->armed_ = self->deadline_;
@@ -125,7 +134,7 @@ void Session::watch() {
 
 awaitable<bool> Session::read_more() {
   auto [p, room] = buf_.prepare(8 * 1024);
-  auto [ec, n] = co_await sock_.async_read_some(net::buffer(p, room), use_nothrow);
+  auto [ec, n] = co_await stream_.read_some(net::buffer(p, room));
   if (ec) co_return false;
   buf_.commit(n);
   co_return true;
@@ -133,7 +142,7 @@ awaitable<bool> Session::read_more() {
 
 awaitable<bool> Session::write(std::string_view a, std::string_view b) {
   std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()), net::buffer(b.data(), b.size())};
-  auto [ec, n] = co_await net::async_write(sock_, bufs, use_nothrow);
+  auto [ec, n] = co_await stream_.write(bufs);
   co_return !ec;
 }
 

@@ -81,7 +81,8 @@ class Upstream:
     Leading path segments that name no behaviour are skipped: /api/slow/5 = /slow/5.
     """
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, tls=None):
+        """tls: a Certificates; the upstream then speaks HTTPS."""
         self.port = port or free_port()
         self.requests = []  # (method, target, headers, body, peer)
         self.counters = {}
@@ -119,6 +120,20 @@ class Upstream:
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
             daemon_threads = True
+
+            def get_request(self):
+                sock, addr = super().get_request()
+                if tls:
+                    import ssl
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    ctx.load_cert_chain(tls.cert, tls.key)
+                    sock.settimeout(5)
+                    sock = ctx.wrap_socket(sock, server_side=True)
+                    sock.settimeout(None)
+                return sock, addr
+
+            def handle_error(self, request, client_address):
+                pass  # failed handshakes are part of the TLS tests
 
         self.server = Server(("127.0.0.1", self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

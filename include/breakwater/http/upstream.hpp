@@ -10,6 +10,7 @@
 #include "breakwater/config/model.hpp"
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/io.hpp"
+#include "breakwater/http/stream.hpp"
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/policy/time.hpp"
 
@@ -25,6 +26,7 @@ struct UpstreamShared final {
   std::atomic<std::uint64_t> rr{0};
   std::vector<std::atomic<std::int64_t>> failed_until;  // per endpoint, steady-clock ns
   std::atomic<bool> retired{false};
+  std::shared_ptr<net::ssl::context> tls;  // when cfg.tls
 };
 
 class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
@@ -39,7 +41,7 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
   void disarm();
   [[nodiscard]] std::string address() const;
 
-  tcp::socket sock;
+  Stream stream;
   ByteBuffer rbuf{32 * 1024};  // a 16 KiB response arrives in one read
   bool timed_out = false;
   bool reused = false;

@@ -11,6 +11,7 @@
 
 #include "breakwater/config/model.hpp"
 #include "breakwater/http/io.hpp"
+#include "breakwater/http/stream.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/proxy/route_state.hpp"
 #include "breakwater/proxy/snapshot.hpp"
@@ -43,6 +44,7 @@ struct ListenerHandle final {
   std::atomic<unsigned> max_connections;
   std::atomic<int> connections{0};
   std::atomic<bool> closed{false};
+  std::shared_ptr<net::ssl::context> tls;  // TLS termination; replaced on reload (control thread only)
 };
 
 class Server final {

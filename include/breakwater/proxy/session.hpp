@@ -8,6 +8,7 @@
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/forward.hpp"
 #include "breakwater/http/io.hpp"
+#include "breakwater/http/stream.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/http/wire.hpp"
 #include "breakwater/policy/idempotency.hpp"
@@ -56,7 +57,8 @@ struct Exchange {
 
 class Session final : public std::enable_shared_from_this<Session> {
  public:
-  Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener);
+  Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener,
+          std::shared_ptr<net::ssl::context> tls);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -99,8 +101,9 @@ class Session final : public std::enable_shared_from_this<Session> {
 
   Server& server_;
   Worker& worker_;
-  tcp::socket sock_;
+  http::Stream stream_;
   std::shared_ptr<ListenerHandle> listener_;
+  std::shared_ptr<net::ssl::context> tls_;
   std::string client_ip_;
   std::string client_addr_;
   http::ByteBuffer buf_;

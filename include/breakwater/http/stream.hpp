@@ -1,0 +1,55 @@
+#pragma once
+// A TCP connection that may speak TLS. Reads and writes go to the socket or to
+// the OpenSSL stream over it; either way they are awaitables of (error, bytes).
+#include <memory>
+#include <string>
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+
+#include "breakwater/http/io.hpp"
+
+namespace breakwater::http {
+
+class Stream final {
+ public:
+  explicit Stream(tcp::socket sock) : sock_(std::move(sock)) {}
+  explicit Stream(const net::any_io_executor& ex) : sock_(ex) {}
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  tcp::socket& socket() { return sock_; }
+  [[nodiscard]] bool is_tls() const { return tls_ != nullptr; }
+
+  // Client side: SNI and, when `verify`, peer + host-name verification against `ctx`.
+  awaitable<error_code> tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify);
+  // Server side (listener TLS termination).
+  awaitable<error_code> tls_accept(std::shared_ptr<net::ssl::context> ctx);
+
+  template <class MutableBuffers>
+  awaitable<std::tuple<error_code, std::size_t>> read_some(const MutableBuffers& b) {
+    if (tls_) return tls_->async_read_some(b, use_nothrow);
+    return sock_.async_read_some(b, use_nothrow);
+  }
+  template <class ConstBuffers>
+  awaitable<std::tuple<error_code, std::size_t>> write(const ConstBuffers& b) {
+    if (tls_) return net::async_write(*tls_, b, use_nothrow);
+    return net::async_write(sock_, b, use_nothrow);
+  }
+  void close() {
+    error_code ec;
+    sock_.close(ec);
+  }
+
+ private:
+  tcp::socket sock_;
+  std::shared_ptr<net::ssl::context> ctx_;  // kept alive as long as the stream
+  std::unique_ptr<net::ssl::stream<tcp::socket&>> tls_;
+};
+
+// A client context: the system trust store or `ca_file`; verification on unless `verify` is false.
+std::shared_ptr<net::ssl::context> make_client_tls(const std::string& ca_file, bool verify);
+// A server context from a certificate chain and key (PEM). Throws on bad files.
+std::shared_ptr<net::ssl::context> make_server_tls(const std::string& cert, const std::string& key);
+
+}  // namespace breakwater::http

@@ -1,0 +1,54 @@
+#include "breakwater/http/stream.hpp"
+
+#include <boost/asio/ssl/host_name_verification.hpp>
+
+namespace breakwater::http {
+
+awaitable<error_code> Stream::tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify) {
+  ctx_ = std::move(ctx);
+  tls_ = std::make_unique<net::ssl::stream<tcp::socket&>>(sock_, *ctx_);
+  error_code not_ip;
+  // SNI is for names only; an IP literal is verified against the certificate's IP SANs.
+  (void)net::ip::make_address(sni, not_ip);
+  if (not_ip) SSL_set_tlsext_host_name(tls_->native_handle(), sni.c_str());
+  if (verify) {
+    tls_->set_verify_mode(net::ssl::verify_peer);
+    tls_->set_verify_callback(net::ssl::host_name_verification(sni));
+  } else {
+    tls_->set_verify_mode(net::ssl::verify_none);
+  }
+  auto [hec] = co_await tls_->async_handshake(net::ssl::stream_base::client, use_nothrow);
+  co_return hec;
+}
+
+awaitable<error_code> Stream::tls_accept(std::shared_ptr<net::ssl::context> ctx) {
+  ctx_ = std::move(ctx);
+  tls_ = std::make_unique<net::ssl::stream<tcp::socket&>>(sock_, *ctx_);
+  auto [ec] = co_await tls_->async_handshake(net::ssl::stream_base::server, use_nothrow);
+  co_return ec;
+}
+
+std::shared_ptr<net::ssl::context> make_client_tls(const std::string& ca_file, bool verify) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+  if (verify) {
+    if (ca_file.empty())
+      ctx->set_default_verify_paths();
+    else
+      ctx->load_verify_file(ca_file);
+  }
+  return ctx;
+}
+
+std::shared_ptr<net::ssl::context> make_server_tls(const std::string& cert, const std::string& key) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                   net::ssl::context::single_dh_use);
+  ctx->use_certificate_chain_file(cert);
+  ctx->use_private_key_file(key, net::ssl::context::pem);
+  return ctx;
+}
+
+}  // namespace breakwater::http
