@@ -16,3 +16,7 @@ else
   bw_build "$dir"
 fi
 ctest --test-dir "$dir" --output-on-failure "$@"
+# Short fuzzing runs, only when the fuzzers have been built (fuzz/run.sh builds them).
+if [ -x build-fuzz/fuzz/fuzz_request ] && [ $# -eq 0 ]; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-60} fuzz/run.sh --no-build
+fi

@@ -47,6 +47,7 @@ std::optional<StoredResponse> decode(std::string_view s) {
     if (s[static_cast<std::size_t>(i)] < '0' || s[static_cast<std::size_t>(i)] > '9') return std::nullopt;
     r.status = r.status * 10 + (s[static_cast<std::size_t>(i)] - '0');
   }
+  if (r.status < 100 || r.status > 599) return std::nullopt;
   s.remove_prefix(nl + 1);
   for (;;) {
     nl = s.find('\n');

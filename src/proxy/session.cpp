@@ -333,9 +333,7 @@ awaitable<bool> Session::handle(Exchange& ex) {
     if (auto& bh = ex.route->bulkhead) {
       place = co_await bh->acquire(worker_.ctx.get_executor());
       if (!place && !shadow(ex, bh->mode(), Reason::bulkhead_full)) {
-        keep = co_await respond(ex, Reason::bulkhead_full, "the route's bulkhead is full", 1);
-        co_await idempotency_release(ex);
-        co_return keep;
+        co_return co_await respond(ex, Reason::bulkhead_full, "the route's bulkhead is full", 1);
       }
     }
     keep = co_await forward(ex);
@@ -352,6 +350,8 @@ bool Session::shadow(Exchange& ex, policy::Mode mode, Reason r) {
 }
 
 awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail, int retry_after) {
+  // Nothing generated is stored: free the key first, so an immediate retry can run.
+  co_await idempotency_release(ex);
   int status = reason_status(r);
   ex.reason = r;
   account(ex, status);

@@ -14,24 +14,6 @@ extern "C" {
 namespace breakwater::store {
 namespace {
 
-RedisReply convert(const redisReply* r) {
-  RedisReply out;
-  switch (r->type) {
-    case REDIS_REPLY_STRING: out.type = RedisReply::Type::string; break;
-    case REDIS_REPLY_STATUS: out.type = RedisReply::Type::status; break;
-    case REDIS_REPLY_ERROR: out.type = RedisReply::Type::error; break;
-    case REDIS_REPLY_INTEGER: out.type = RedisReply::Type::integer; break;
-    case REDIS_REPLY_ARRAY: out.type = RedisReply::Type::array; break;
-    default: out.type = RedisReply::Type::nil; break;
-  }
-  if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
-    out.str.assign(r->str, r->len);
-  if (r->type == REDIS_REPLY_INTEGER) out.integer = r->integer;
-  if (r->type == REDIS_REPLY_ARRAY)
-    for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-  return out;
-}
-
 // A connection with this many unanswered commands is considered stuck.
 constexpr std::size_t kMaxInflight = 100'000;
 
@@ -185,8 +167,9 @@ awaitable<void> RedisConnection::handshake(std::shared_ptr<RedisConnection> self
 }
 
 awaitable<void> RedisConnection::read_replies() {
-  std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
+  RedisReplyReader reader;
   std::vector<char> buf(16 * 1024);  // (a std::array here trips a g++ 12 coroutine bug)
+  RedisReply reply;
   for (;;) {
     error_code ec;
     std::size_t n = 0;
@@ -194,17 +177,14 @@ awaitable<void> RedisConnection::read_replies() {
       std::tie(ec, n) = co_await tls_->async_read_some(net::buffer(buf), use_nothrow);
     else
       std::tie(ec, n) = co_await sock_.async_read_some(net::buffer(buf), use_nothrow);
-    if (ec) co_return;
-    if (redisReaderFeed(reader.get(), buf.data(), n) != REDIS_OK) co_return;
+    if (ec || !reader.feed(std::string_view(buf.data(), n))) co_return;
     for (;;) {
-      void* raw = nullptr;
-      if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
+      auto next = reader.next(reply);
+      if (next == RedisReplyReader::Next::need_more) break;
+      if (next == RedisReplyReader::Next::error) {
         log_error("redis protocol error; reconnecting");
         co_return;
       }
-      if (!raw) break;
-      auto reply = convert(static_cast<redisReply*>(raw));
-      freeReplyObject(raw);
       if (inflight_.empty()) {
         log_error("redis sent a reply nobody asked for; reconnecting");
         co_return;

@@ -102,6 +102,10 @@ class Bulkhead(ProxyTestCase):
                 self.assertEqual((h["x-breakwater"], h["retry-after"]), ("bulkhead_full", "1"))
         self.assertEqual(self.upstream.hits("/bh"), 3)
         self.assertEqual(self.bw.metric("breakwater_rejected_total", route="bh", reason="bulkhead_full"), 3)
+        # permits go back as each exchange ends, a moment after its last byte reached the client
+        deadline = time.time() + 2
+        while self.bw.metric("breakwater_bulkhead_in_use", route="bh") != 0 and time.time() < deadline:
+            time.sleep(0.02)
         self.assertEqual(self.bw.metric("breakwater_bulkhead_in_use", route="bh"), 0)
 
     def test_queue_timeout(self):

@@ -15,16 +15,10 @@
 #include "breakwater/http/io.hpp"
 #include "breakwater/policy/time.hpp"
 #include "breakwater/config/redis_url.hpp"
+#include "breakwater/store/redis_reply.hpp"
 
 namespace breakwater::store {
 
-struct RedisReply {
-  enum class Type { string, array, integer, nil, status, error } type = Type::nil;
-  std::string str;
-  long long integer = 0;
-  std::vector<RedisReply> elements;
-  [[nodiscard]] bool is_error() const { return type == Type::error; }
-};
 
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection> {
  public:

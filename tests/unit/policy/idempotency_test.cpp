@@ -36,6 +36,7 @@ TEST_CASE("stored responses round-trip, bodies are binary-safe") {
   REQUIRE(d);
   CHECK(*d == r);
   CHECK_FALSE(decode("20\n\n"));
+  CHECK_FALSE(decode("012\nc:app b\n\n"));  // found by fuzz_idempotency_key: not a status
   CHECK_FALSE(decode("200\nbroken"));
   CHECK(decode("204\n\n")->body.empty());
 }

@@ -1,0 +1,44 @@
+// What decides 400 versus forward: head detection, strict parsing, targets,
+// chunked framing, and the head sent upstream.
+#include <cstdint>
+#include <string>
+
+#include "breakwater/http/forward.hpp"
+#include "breakwater/http/wire.hpp"
+
+using namespace breakwater::http;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  std::size_t scanned = 0;
+  // Feed in two steps to exercise the incremental scan.
+  auto half = in.substr(0, in.size() / 2);
+  std::size_t len = find_head_end(half, scanned);
+  if (!len) len = find_head_end(in, scanned);
+  if (!len) return 0;
+  if (len > in.size()) __builtin_trap();
+  RequestHead head;
+  if (parse_request_head(in.substr(0, len), head) == WireError::none) {
+    auto t = parse_target(head.target);
+    (void)match_host(head.host);
+    UpstreamRequest up;
+    up.method = head.method;
+    up.path_query = t.path_query;
+    up.host = head.host;
+    std::string out;
+    build_upstream_head(head, up, out);
+    if (out.find("\r\n\r\n") != out.size() - 4) __builtin_trap();  // exactly one head, no smuggled second
+  }
+  ResponseHead resp;
+  (void)parse_response_head(in.substr(0, len), false, resp);
+  ChunkedDecoder dec;
+  auto body = in.substr(len);
+  for (int i = 0; i < 10000 && !body.empty(); ++i) {
+    auto step = dec.next(body);
+    if (step.status == ChunkedDecoder::Status::error || step.status == ChunkedDecoder::Status::done) break;
+    if (step.consumed == 0) break;
+    if (step.consumed > body.size()) __builtin_trap();
+    body.remove_prefix(step.consumed);
+  }
+  return 0;
+}
