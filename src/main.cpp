@@ -1,4 +1,6 @@
 // breakwater: flags, signals, start-up. Everything else lives in the libraries.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -63,6 +65,11 @@ int main(int argc, char** argv) {
   }
 
   std::signal(SIGPIPE, SIG_IGN);
+  // A proxy holds two descriptors per request in flight: take all the kernel allows.
+  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
   auto res = breakwater::config::load_file(config_path);
   if (!res.ok()) {
     for (auto& e : res.errors) std::cerr << e << "\n";

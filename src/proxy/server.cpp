@@ -1,5 +1,7 @@
 #include "breakwater/proxy/server.hpp"
 
+#include <malloc.h>
+
 #include <csignal>
 
 #include "breakwater/admin/admin.hpp"
@@ -16,6 +18,17 @@ void log_exception(std::exception_ptr e) {
     std::rethrow_exception(e);
   } catch (const std::exception& x) {
     log_error(std::string("unexpected error in a connection: ") + x.what());
+  }
+}
+
+// Gives freed heap pages back to the kernel, so RSS follows load down after a burst.
+awaitable<void> trim_loop(net::io_context& ctx) {
+  net::steady_timer t(ctx);
+  for (;;) {
+    t.expires_after(std::chrono::seconds(5));
+    auto [ec] = co_await t.async_wait(use_nothrow);
+    if (ec) co_return;
+    malloc_trim(0);
   }
 }
 
@@ -265,6 +278,7 @@ int Server::run() {
   signals_.async_wait(on_signal);
   for (auto& [name, l] : listeners_) start_accepting(l);
   admin_->start();
+  net::co_spawn(control_, trim_loop(control_), net::detached);
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   for (auto& w : workers_) {
     guards.push_back(net::make_work_guard(w->ctx));

@@ -133,7 +133,7 @@ void Session::watch() {
 }
 
 awaitable<bool> Session::read_more() {
-  auto [p, room] = buf_.prepare(8 * 1024);
+  auto [p, room] = buf_.prepare(1024);
   auto [ec, n] = co_await stream_.read_some(net::buffer(p, room));
   if (ec) co_return false;
   buf_.commit(n);

@@ -89,12 +89,21 @@ class Upstream:
         self.lock = threading.Lock()
         self.connections = 0
         self.close_after_response = False  # keep-alive in the header, then close shortly after
+        self.live = set()  # open client connections, closed by stop() like a dying process would
         up = self
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
                 with up.lock:
                     up.connections += 1
+                    up.live.add(self.connection)
+                try:
+                    self.serve()
+                finally:
+                    with up.lock:
+                        up.live.discard(self.connection)
+
+            def serve(self):
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 while True:
                     try:
@@ -207,6 +216,12 @@ class Upstream:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+        with self.lock:
+            for c in list(self.live):
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 # ---------------------------------------------------------------- breakwater

@@ -106,7 +106,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::shared_ptr<net::ssl::context> tls_;
   std::string client_ip_;
   std::string client_addr_;
-  http::ByteBuffer buf_;
+  http::ByteBuffer buf_{4096};  // grows for large heads or bodies; idle connections stay small
   http::ResponseHead resp_;
   std::string resp_raw_;
   std::string out_;  // response head being written

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Chaos and soak: breakwater under steady load while the upstream and Redis are
+killed and restarted, SIGHUPs alternate two configs, and a crowd of idle
+connections comes and goes. Loopback only, bounded in time and requests.
+
+    tests/chaos.py                    the long run (~3 minutes, 100 SIGHUPs, 2,000 idle connections)
+    tests/chaos.py --short            the CI version (~25 s), also run by ./test.sh
+
+Pass: no crash, no hung request, no failure outside the windows where the
+upstream or Redis is down, RSS and open descriptors back within 10% of the start.
+"""
+import argparse
+import http.client
+import os
+import resource
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "integration"))
+from harness import Breakwater, RedisServer, Upstream, base_config, free_port  # noqa: E402
+
+ROUTES = """
+[[route]]
+name = "api"
+listener = "in"
+upstream = "app"
+timeout = "2s"
+
+[route.rate_limit]
+rate = 1000000
+per = "1s"
+key = ["client_ip"]
+
+[route.retry]
+max_attempts = 2
+backoff_base = "10ms"
+backoff_max = "50ms"
+retry_on = ["connect-failure", "reset", "503"]
+
+[route.circuit_breaker]
+window = "count"
+window_size = 20
+minimum_calls = 10
+failure_rate_threshold = 50
+open_duration = "{open}"
+open_duration_max = "1s"
+half_open_calls = 2
+"""
+
+
+def proc_stats(pid):
+    status = open(f"/proc/{pid}/status").read()
+    rss = int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmRSS:")))
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class Load:
+    """Keep-alive clients in threads; every response is recorded with its time."""
+
+    def __init__(self, port, threads, max_requests):
+        self.port, self.stop_flag = port, threading.Event()
+        self.results = []  # (t, status or error)
+        self.lock = threading.Lock()
+        self.max_requests = max_requests
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
+
+    def run(self):
+        conn = None
+        while not self.stop_flag.is_set():
+            with self.lock:
+                if len(self.results) >= self.max_requests:
+                    return
+            t = time.monotonic()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/echo")
+                r = conn.getresponse()
+                r.read()
+                outcome = r.status
+                if r.getheader("connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except socket.timeout:
+                outcome, conn = "hung", None
+            except Exception as e:  # noqa: BLE001 - every failure is recorded
+                outcome, conn = type(e).__name__, None
+            with self.lock:
+                self.results.append((t, outcome))
+            time.sleep(0.002)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def stop(self):
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--short", action="store_true")
+    args = ap.parse_args()
+    hups, idle_conns, settle = (30, 500, 3) if args.short else (100, 2000, 10)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    upstream, redis = Upstream(), RedisServer()
+    port, admin = free_port(), free_port()
+    store = f'[store]\nbackend = "redis"\nurl = "{redis.url()}"\ntimeout = "50ms"\non_error = "allow"\n'
+    configs = [base_config(port, admin, upstream.port, ROUTES.format(open=o), extra=store) for o in ("300ms", "400ms")]
+    bw = Breakwater(configs[0])
+    windows = []  # (start, end): failures are expected inside
+    grace = 1.5   # breaker open duration + a probe after the upstream is back
+    failed = False
+    try:
+        time.sleep(0.5)
+        load = Load(port, threads=4, max_requests=200_000)
+        load.start()
+        time.sleep(2)
+        rss0, fds0 = proc_stats(bw.proc.pid)
+        phase = lambda name: print(f"  after {name:14s} RSS {proc_stats(bw.proc.pid)[0]} KiB", file=sys.stderr)
+
+        t = time.monotonic()
+        upstream.stop()
+        time.sleep(1)
+        upstream = Upstream(upstream.port)
+        windows.append((t, time.monotonic() + grace))
+        time.sleep(2)
+        phase("upstream")
+
+        redis.stop()  # on_error = allow: no failure is expected at all
+        time.sleep(1)
+        redis = RedisServer(port=redis.port)
+        time.sleep(2)
+        phase("redis")
+
+        for i in range(hups):
+            bw.reload(configs[(i + 1) % 2], wait=0.02)
+        time.sleep(1)
+        phase("reloads")
+
+        idle = []
+        for _ in range(idle_conns):
+            idle.append(socket.create_connection(("127.0.0.1", port)))
+        time.sleep(1)
+        _, fds_crowd = proc_stats(bw.proc.pid)
+        for s in idle:
+            s.close()
+        time.sleep(settle)
+        phase("idle crowd")
+        load.stop()
+        time.sleep(6)  # one malloc trim period
+        rss1, fds1 = proc_stats(bw.proc.pid)
+
+        def in_window(ts):
+            return any(a <= ts <= b for a, b in windows)
+
+        results = load.results
+        bad = [(ts, o) for ts, o in results if o != 200 and not in_window(ts)]
+        hung = [r for r in results if r[1] == "hung"]
+        expected = [r for r in results if r[1] != 200 and in_window(r[0])]
+        crashed = bw.proc.poll() is not None
+        print(f"requests sent:            {len(results)}")
+        print(f"failed in outage windows: {len(expected)} (expected: upstream down)")
+        print(f"failed outside windows:   {len(bad)} {sorted(set(o for _, o in bad))}")
+        print(f"hung requests:            {len(hung)}")
+        print(f"SIGHUP reloads:           {hups} (success {bw.metric('breakwater_config_reloads_total', result='success'):.0f})")
+        print(f"idle connections:         {idle_conns} (fds with the crowd: {fds_crowd})")
+        print(f"RSS KiB before/after:     {rss0} / {rss1} ({100.0 * (rss1 - rss0) / rss0:+.1f}%)")
+        print(f"open fds before/after:    {fds0} / {fds1}")
+        print(f"crashed:                  {crashed}")
+        failed = (crashed or bad or hung or rss1 > rss0 * 1.10 or fds1 > fds0 * 1.10 + 2 or
+                  bw.metric("breakwater_config_reloads_total", result="success") != hups)
+    finally:
+        code = bw.stop()
+        upstream.stop()
+        redis.stop()
+        if "Sanitizer" in bw.logs():
+            print("sanitizer report in breakwater's stderr")
+            failed = True
+    print("FAIL" if failed else "PASS")
+    return 1 if failed or code not in (0,) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
