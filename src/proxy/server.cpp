@@ -2,6 +2,8 @@
 
 #include <malloc.h>
 
+#include <boost/asio/bind_allocator.hpp>
+
 #include <csignal>
 
 #include "breakwater/admin/admin.hpp"
@@ -182,7 +184,9 @@ bool Server::reconcile_listeners(const config::Config& c, std::string& error) {
 void Server::close_sessions_of(const std::shared_ptr<ListenerHandle>& l) {
   for (auto& w : workers_)
     net::post(w->ctx, [w = w.get(), l] {
-      for (auto* s : std::vector<Session*>(w->sessions.begin(), w->sessions.end()))
+      std::vector<Session*> all;
+      for (auto* h = w->sessions.next; h != &w->sessions; h = h->next) all.push_back(static_cast<Session*>(h));
+      for (auto* s : all)
         if (!l || s->listener() == l) s->close_when_idle();
     });
 }
@@ -210,9 +214,33 @@ awaitable<void> Server::accept_loop(std::shared_ptr<ListenerHandle> l) {
     }
     l->connections.fetch_add(1, std::memory_order_relaxed);
     active_sessions.fetch_add(1, std::memory_order_relaxed);
-    auto s = std::make_shared<Session>(*this, w, std::move(sock), l, l->tls);
+    hand_over(w, std::move(sock), l);
+  }
+}
+
+// Sessions are built on their worker's thread, so their memory comes from that thread's heap
+// and is not interleaved with the acceptor thread's long-lived allocations (Asio keeps socket
+// state objects pooled for good): after a crowd of connections leaves, its memory goes back.
+void Server::hand_over(Worker& w, tcp::socket sock, const std::shared_ptr<ListenerHandle>& l) {
+  std::lock_guard lock(w.handoff_mu);
+  w.handoff.push_back({std::move(sock), l, l->tls});
+  if (std::exchange(w.handoff_posted, true)) return;
+  // The wake-up's memory is the worker's own slot: allocated here, freed on the worker's
+  // thread, and never a fresh heap chunk between the acceptor's long-lived ones.
+  net::post(w.ctx, net::bind_allocator(HandoffAllocator<void>(&w.handoff_slot), [this, &w] { take_over(w); }));
+}
+
+void Server::take_over(Worker& w) {
+  {
+    std::lock_guard lock(w.handoff_mu);
+    std::swap(w.handoff, w.handoff_local);
+    w.handoff_posted = false;
+  }
+  for (auto& a : w.handoff_local) {
+    auto s = std::make_shared<Session>(*this, w, std::move(a.sock), std::move(a.listener), std::move(a.tls));
     net::co_spawn(w.ctx, Session::run(std::move(s)), log_exception);
   }
+  w.handoff_local.clear();
 }
 
 void Server::reload() {

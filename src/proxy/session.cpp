@@ -75,13 +75,13 @@ Session::Session(Server& server, Worker& worker, tcp::socket sock, std::shared_p
 }
 
 Session::~Session() {
-  worker_.sessions.erase(this);
+  unlink();
   listener_->connections.fetch_sub(1, std::memory_order_relaxed);
   server_.active_sessions.fetch_sub(1, std::memory_order_relaxed);
 }
 
 awaitable<void> Session::run(std::shared_ptr<Session> self) {
-  self->worker_.sessions.insert(self.get());
+  self->link_after(self->worker_.sessions);
   bool ok = true;
   if (self->tls_) {
     auto snap = self->server_.snapshot();
@@ -133,6 +133,11 @@ void Session::watch() {
 }
 
 awaitable<bool> Session::read_more() {
+  if (buf_.capacity() == 0 && !stream_.is_tls()) {
+    // A connection that has sent nothing yet holds no buffer (a crowd of idle connections stays cheap).
+    auto [ec] = co_await stream_.wait_readable();
+    if (ec || stream_.socket().available(ec) == 0) co_return false;  // closed before a byte came
+  }
   auto [p, room] = buf_.prepare(1024);
   auto [ec, n] = co_await stream_.read_some(net::buffer(p, room));
   if (ec) co_return false;
@@ -164,7 +169,7 @@ awaitable<bool> Session::read_head(std::size_t& head_len) {
       if (buf_.size() > kMaxHead) co_return false;
       if (!header_clock) {
         header_clock = true;
-        set_deadline(policy::Clock::now() + ex_.listener->header_timeout);
+        set_deadline(policy::Clock::now() + header_timeout_);
       }
     }
     idle_ = buf_.empty();
@@ -182,11 +187,16 @@ awaitable<void> Session::serve() {
     ex_.listener = ex_.snap->config.find_listener(listener_->name);
     if (!ex_.listener || listener_->closed.load(std::memory_order_relaxed) || closing_) co_return;
     set_deadline(policy::Clock::now() + ex_.listener->idle_timeout);
+    header_timeout_ = ex_.listener->header_timeout;
+    ex_.listener = nullptr;
+    ex_.snap.reset();  // an idle connection pins no config: old snapshots die with the reload
     std::size_t head_len = 0;
     bool ok = co_await read_head(head_len);
     if (!ok) {
       if (buf_.size() > kMaxHead) {
         ex_.start = policy::Clock::now();
+        ex_.snap = server_.snapshot();
+        ex_.listener = ex_.snap->config.find_listener(listener_->name);
         co_await respond(ex_, Reason::header_too_large, "the request head exceeds 64KiB");
       }
       co_return;

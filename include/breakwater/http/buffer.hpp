@@ -10,13 +10,16 @@ namespace breakwater::http {
 
 class ByteBuffer final {
  public:
-  explicit ByteBuffer(std::size_t initial = 16 * 1024) : data_(new char[initial]), cap_(initial) {}
+  // `initial` = 0: no memory until the first prepare() (idle connections cost nothing here).
+  explicit ByteBuffer(std::size_t initial = 16 * 1024)
+      : data_(initial ? new char[initial] : nullptr), cap_(initial) {}
   ByteBuffer(ByteBuffer&&) noexcept = default;
   ByteBuffer& operator=(ByteBuffer&&) noexcept = default;
 
   [[nodiscard]] std::string_view view() const { return {data_.get() + begin_, end_ - begin_}; }
   [[nodiscard]] std::size_t size() const { return end_ - begin_; }
   [[nodiscard]] bool empty() const { return end_ == begin_; }
+  [[nodiscard]] std::size_t capacity() const { return cap_; }
   void consume(std::size_t n) {
     begin_ += n;
     if (begin_ >= end_) begin_ = end_ = 0;
@@ -29,10 +32,10 @@ class ByteBuffer final {
       if (cap_ - used >= min && begin_ > 0) {
         std::memmove(data_.get(), data_.get() + begin_, used);
       } else {
-        std::size_t cap = cap_;
+        std::size_t cap = cap_ ? cap_ : 4096;
         while (cap - used < min) cap *= 2;
         std::unique_ptr<char[]> grown(new char[cap]);
-        std::memcpy(grown.get(), data_.get() + begin_, used);
+        if (used) std::memcpy(grown.get(), data_.get() + begin_, used);
         data_ = std::move(grown);
         cap_ = cap;
       }
@@ -43,6 +46,7 @@ class ByteBuffer final {
   }
   void commit(std::size_t n) { end_ += n; }
   void append(std::string_view s) {
+    if (s.empty()) return;
     auto [p, room] = prepare(s.size());
     std::memcpy(p, s.data(), s.size());
     commit(s.size());

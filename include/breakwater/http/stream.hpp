@@ -36,6 +36,8 @@ class Stream final {
     if (tls_) return net::async_write(*tls_, b, use_nothrow);
     return net::async_write(sock_, b, use_nothrow);
   }
+  // Completes when the socket has bytes to read (or fails); reads nothing.
+  awaitable<std::tuple<error_code>> wait_readable() { return sock_.async_wait(tcp::socket::wait_read, use_nothrow); }
   void close() {
     error_code ec;
     sock_.close(ec);

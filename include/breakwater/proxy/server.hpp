@@ -3,10 +3,10 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "breakwater/config/model.hpp"
@@ -23,16 +23,75 @@ class Admin;
 namespace breakwater::proxy {
 
 class Session;
+struct ListenerHandle;
+
+// Links a session into its worker's list without allocating (a crowd of connections
+// leaves no grown container behind).
+struct SessionHook {
+  SessionHook* prev = this;
+  SessionHook* next = this;
+  void link_after(SessionHook& head) {
+    prev = &head;
+    next = head.next;
+    head.next->prev = this;
+    head.next = this;
+  }
+  void unlink() {
+    prev->next = next;
+    next->prev = prev;
+    prev = next = this;
+  }
+};
+
+// Memory for the one hand-over wake-up a worker can have queued (see Server::hand_over).
+struct HandoffSlot {
+  alignas(std::max_align_t) unsigned char bytes[256];
+  std::atomic<bool> used{false};
+};
+
+template <class T>
+struct HandoffAllocator {
+  using value_type = T;
+  HandoffSlot* slot;
+  explicit HandoffAllocator(HandoffSlot* s) : slot(s) {}
+  template <class U>
+  HandoffAllocator(const HandoffAllocator<U>& o) : slot(o.slot) {}  // NOLINT: rebinding
+  T* allocate(std::size_t n) {
+    if (n * sizeof(T) <= sizeof(slot->bytes) && !slot->used.exchange(true)) return reinterpret_cast<T*>(slot->bytes);
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) {
+    if (reinterpret_cast<unsigned char*>(p) == slot->bytes)
+      slot->used.store(false);
+    else
+      std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  bool operator==(const HandoffAllocator<U>& o) const { return slot == o.slot; }
+};
 
 // One event loop thread with its own upstream pools.
 struct Worker final {
   explicit Worker(unsigned index);
   unsigned index;
-  std::unordered_set<Session*> sessions;  // touched on this worker's thread only
+  SessionHook sessions;  // head of the list of this worker's sessions; this worker's thread only
   net::io_context ctx{1};
   http::UpstreamPools pools{ctx.get_executor()};
   std::mt19937_64 rng;
   std::thread thread;
+
+  // Accepted sockets handed over by the acceptor thread. Two vectors swap roles, so a
+  // hand-over allocates nothing once warm and at most one wake-up is queued at a time.
+  struct Accepted {
+    tcp::socket sock;
+    std::shared_ptr<ListenerHandle> listener;
+    std::shared_ptr<net::ssl::context> tls;  // read on the control thread, which owns it
+  };
+  std::mutex handoff_mu;
+  std::vector<Accepted> handoff;  // guarded by handoff_mu
+  bool handoff_posted = false;    // guarded by handoff_mu
+  std::vector<Accepted> handoff_local;  // worker thread only
+  HandoffSlot handoff_slot;
 };
 
 // A bound listening socket; sessions keep it alive to count connections.
@@ -66,6 +125,8 @@ class Server final {
   std::shared_ptr<const Snapshot> build_snapshot(config::Config c);
   bool reconcile_listeners(const config::Config& c, std::string& error);
   void start_accepting(const std::shared_ptr<ListenerHandle>& l);
+  void hand_over(Worker& w, tcp::socket sock, const std::shared_ptr<ListenerHandle>& l);
+  void take_over(Worker& w);
   awaitable<void> accept_loop(std::shared_ptr<ListenerHandle> l);
   void reload();
   void begin_drain();

@@ -55,7 +55,7 @@ struct Exchange {
   void reset();
 };
 
-class Session final : public std::enable_shared_from_this<Session> {
+class Session final : public std::enable_shared_from_this<Session>, public SessionHook {
  public:
   Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener,
           std::shared_ptr<net::ssl::context> tls);
@@ -106,7 +106,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   std::shared_ptr<net::ssl::context> tls_;
   std::string client_ip_;
   std::string client_addr_;
-  http::ByteBuffer buf_{4096};  // grows for large heads or bodies; idle connections stay small
+  http::ByteBuffer buf_{0};  // allocated when the first byte arrives; grows for large heads or bodies
   http::ResponseHead resp_;
   std::string resp_raw_;
   std::string out_;  // response head being written
@@ -118,6 +118,7 @@ class Session final : public std::enable_shared_from_this<Session> {
   net::steady_timer watchdog_;
   TimePoint deadline_ = TimePoint::max();
   TimePoint armed_ = TimePoint::max();
+  policy::Duration header_timeout_{};
 };
 
 }  // namespace breakwater::proxy
