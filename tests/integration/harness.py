@@ -267,6 +267,7 @@ class Breakwater:
             f.write(config_text)
         self.admin_port = int(re.search(r'admin\s*=\s*"127\.0\.0\.1:(\d+)"', config_text).group(1))
         self.log = open(self.log_path, "wb")
+        self.binary = binary
         self.proc = subprocess.Popen([binary, "--config", self.config_path], stdout=self.log, stderr=self.log,
                                      env=dict(os.environ, **(env or {})))
         if wait and not self.wait_ready():
