@@ -20,16 +20,20 @@ void RetryBudget::advance(TimePoint now) {
   last_second_ = sec;
 }
 
-void RetryBudget::on_request(TimePoint now) {
-  advance(now);
+RetryBudget::Bucket& RetryBudget::current(TimePoint now) {
   auto sec = second_of(now);
   auto& b = buckets_[static_cast<std::size_t>(((sec % kWindowSeconds) + kWindowSeconds) % kWindowSeconds)];
-  if (b.second != sec) {
+  if (b.second != sec) {  // the slot still holds a second that has left the window
     requests_ -= b.requests;
     retries_ -= b.retries;
     b = Bucket{sec, 0, 0};
   }
-  ++b.requests;
+  return b;
+}
+
+void RetryBudget::on_request(TimePoint now) {
+  advance(now);
+  ++current(now).requests;
   ++requests_;
 }
 
@@ -40,14 +44,7 @@ double RetryBudget::available(TimePoint now) {
 
 bool RetryBudget::try_spend(TimePoint now) {
   if (available(now) < 1.0) return false;
-  auto sec = second_of(now);
-  auto& b = buckets_[static_cast<std::size_t>(((sec % kWindowSeconds) + kWindowSeconds) % kWindowSeconds)];
-  if (b.second != sec) {
-    requests_ -= b.requests;
-    retries_ -= b.retries;
-    b = Bucket{sec, 0, 0};
-  }
-  ++b.retries;
+  ++current(now).retries;
   ++retries_;
   return true;
 }

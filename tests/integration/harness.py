@@ -249,6 +249,19 @@ connect_timeout = "500ms"
 """
 
 
+def route(name, prefix, tables="", timeout="3s"):
+    """A [[route]] on listener "in" to upstream "app" for `prefix`, with policy `tables`."""
+    return f"""
+[[route]]
+name = "{name}"
+listener = "in"
+upstream = "app"
+match = {{ path_prefix = "{prefix}" }}
+timeout = "{timeout}"
+{tables}
+"""
+
+
 SIMPLE_ROUTE = """
 [[route]]
 name = "all"

@@ -5,19 +5,11 @@ import time
 import unittest
 
 from harness import (Breakwater, ProxyTestCase, RedisServer, Upstream, assert_clean, base_config, free_port,
-                     parse_responses, raw, request)
+                     parse_responses, raw, request, route)
 
 
 def idem_route(name, prefix, tables="", timeout="5s"):
-    return f"""
-[[route]]
-name = "{name}"
-listener = "in"
-upstream = "app"
-match = {{ path_prefix = "{prefix}" }}
-timeout = "{timeout}"
-{tables}
-"""
+    return route(name, prefix, tables, timeout)
 
 
 ROUTES = (

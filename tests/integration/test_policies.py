@@ -5,19 +5,9 @@ import json
 import time
 import unittest
 
-from harness import ProxyTestCase, request
+from harness import ProxyTestCase, request, route
 
 
-def route(name, prefix, tables="", timeout="3s"):
-    return f"""
-[[route]]
-name = "{name}"
-listener = "in"
-upstream = "app"
-match = {{ path_prefix = "{prefix}" }}
-timeout = "{timeout}"
-{tables}
-"""
 
 
 BREAKER = """

@@ -5,24 +5,13 @@ import time
 import unittest
 
 from harness import (Breakwater, Certificates, ProxyTestCase, RedisServer, Upstream, assert_clean, base_config, free_port,
-                     request)
+                     request, route)
 
 
 def limited(name, prefix, rate, per, burst=None, key='["client_ip"]', mode="enforce"):
     b = f"burst = {burst}\n" if burst is not None else ""
-    return f"""
-[[route]]
-name = "{name}"
-listener = "in"
-upstream = "app"
-match = {{ path_prefix = "{prefix}" }}
-
-[route.rate_limit]
-rate = {rate}
-per = "{per}"
-{b}key = {key}
-mode = "{mode}"
-"""
+    return route(name, prefix, f'[route.rate_limit]\nrate = {rate}\nper = "{per}"\n{b}key = {key}\nmode = "{mode}"\n',
+                 timeout="15s")
 
 
 ROUTES = (limited("rl", "/rl", 5, "60s") +

@@ -23,6 +23,7 @@ class RetryBudget final {
     std::uint64_t requests = 0, retries = 0;
   };
   void advance(TimePoint now);
+  Bucket& current(TimePoint now);  // this second's bucket, recycled when stale
   double ratio_, min_rps_;
   std::array<Bucket, kWindowSeconds> buckets_{};
   std::uint64_t requests_ = 0, retries_ = 0;
