@@ -184,10 +184,11 @@ bool Server::reconcile_listeners(const config::Config& c, std::string& error) {
 void Server::close_sessions_of(const std::shared_ptr<ListenerHandle>& l) {
   for (auto& w : workers_)
     net::post(w->ctx, [w = w.get(), l] {
-      std::vector<Session*> all;
-      for (auto* h = w->sessions.next; h != &w->sessions; h = h->next) all.push_back(static_cast<Session*>(h));
-      for (auto* s : all)
+      // close_when_idle() only closes the socket: no session leaves the list during the walk.
+      for (auto* h = w->sessions.next; h != &w->sessions; h = h->next) {
+        auto* s = static_cast<Session*>(h);
         if (!l || s->listener() == l) s->close_when_idle();
+      }
     });
 }
 

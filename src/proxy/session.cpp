@@ -151,7 +151,7 @@ awaitable<bool> Session::write(std::string_view a, std::string_view b) {
   co_return !ec;
 }
 
-awaitable<bool> Session::read_head(std::size_t& head_len) {
+awaitable<bool> Session::read_head(std::size_t& head_len, policy::Duration header_timeout) {
   std::size_t scanned = 0;
   bool header_clock = false;
   for (;;) {
@@ -169,7 +169,7 @@ awaitable<bool> Session::read_head(std::size_t& head_len) {
       if (buf_.size() > kMaxHead) co_return false;
       if (!header_clock) {
         header_clock = true;
-        set_deadline(policy::Clock::now() + header_timeout_);
+        set_deadline(policy::Clock::now() + header_timeout);
       }
     }
     idle_ = buf_.empty();
@@ -183,29 +183,25 @@ awaitable<bool> Session::read_head(std::size_t& head_len) {
 awaitable<void> Session::serve() {
   for (;;) {
     ex_.reset();
-    ex_.snap = server_.snapshot();
-    ex_.listener = ex_.snap->config.find_listener(listener_->name);
-    if (!ex_.listener || listener_->closed.load(std::memory_order_relaxed) || closing_) co_return;
-    set_deadline(policy::Clock::now() + ex_.listener->idle_timeout);
-    header_timeout_ = ex_.listener->header_timeout;
-    ex_.listener = nullptr;
-    ex_.snap.reset();  // an idle connection pins no config: old snapshots die with the reload
-    std::size_t head_len = 0;
-    bool ok = co_await read_head(head_len);
-    if (!ok) {
-      if (buf_.size() > kMaxHead) {
-        ex_.start = policy::Clock::now();
-        ex_.snap = server_.snapshot();
-        ex_.listener = ex_.snap->config.find_listener(listener_->name);
-        co_await respond(ex_, Reason::header_too_large, "the request head exceeds 64KiB");
-      }
-      co_return;
+    policy::Duration header_timeout{};
+    {  // scoped: an idle connection pins no config, so old snapshots die with the reload
+      auto snap = server_.snapshot();
+      auto* lc = snap->config.find_listener(listener_->name);
+      if (!lc || listener_->closed.load(std::memory_order_relaxed) || closing_) co_return;
+      set_deadline(policy::Clock::now() + lc->idle_timeout);
+      header_timeout = lc->header_timeout;
     }
+    std::size_t head_len = 0;
+    bool ok = co_await read_head(head_len, header_timeout);
     set_deadline(TimePoint::max());
     ex_.start = policy::Clock::now();
     ex_.snap = server_.snapshot();  // the config the request starts with
     ex_.listener = ex_.snap->config.find_listener(listener_->name);
-    if (!ex_.listener) co_return;
+    if (!ok || !ex_.listener) {
+      if (ex_.listener && buf_.size() > kMaxHead)
+        co_await respond(ex_, Reason::header_too_large, "the request head exceeds 64KiB");
+      co_return;
+    }
     ex_.raw_head.assign(buf_.view().substr(0, head_len));
     buf_.consume(head_len);
     auto err = http::parse_request_head(ex_.raw_head, ex_.head);

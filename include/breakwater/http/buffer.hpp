@@ -10,6 +10,7 @@ namespace breakwater::http {
 
 class ByteBuffer final {
  public:
+  static constexpr std::size_t kFirstAllocation = 4096;  // when constructed empty
   // `initial` = 0: no memory until the first prepare() (idle connections cost nothing here).
   explicit ByteBuffer(std::size_t initial = 16 * 1024)
       : data_(initial ? new char[initial] : nullptr), cap_(initial) {}
@@ -32,7 +33,7 @@ class ByteBuffer final {
       if (cap_ - used >= min && begin_ > 0) {
         std::memmove(data_.get(), data_.get() + begin_, used);
       } else {
-        std::size_t cap = cap_ ? cap_ : 4096;
+        std::size_t cap = cap_ ? cap_ : kFirstAllocation;
         while (cap - used < min) cap *= 2;
         std::unique_ptr<char[]> grown(new char[cap]);
         if (used) std::memcpy(grown.get(), data_.get() + begin_, used);

@@ -70,8 +70,8 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
 
  private:
   awaitable<void> serve();
-  // Reads one request head; false when the connection should end.
-  awaitable<bool> read_head(std::size_t& head_len);
+  // Reads one request head (the header clock starts at its first byte); false when the connection should end.
+  awaitable<bool> read_head(std::size_t& head_len, policy::Duration header_timeout);
   awaitable<bool> handle(Exchange& ex);
   awaitable<bool> read_body(Exchange& ex);
   awaitable<bool> forward(Exchange& ex);
@@ -118,7 +118,6 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   net::steady_timer watchdog_;
   TimePoint deadline_ = TimePoint::max();
   TimePoint armed_ = TimePoint::max();
-  policy::Duration header_timeout_{};
 };
 
 }  // namespace breakwater::proxy
