@@ -30,6 +30,26 @@ GcraOutcome gcra(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us, 
   return {true, next - now_us, 0};
 }
 
+GcraBatch gcra_batch(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us, std::int64_t n,
+                     std::int64_t& new_tat_us) {
+  GcraBatch b{0, std::max(tat_us, now_us) - now_us, gcra_interval_us(p), gcra_tolerance_us(p)};
+  // Request i is allowed while base + (i + 1) * interval - tolerance <= 0.
+  if (b.interval_us > 0) {
+    auto room = b.tolerance_us - b.base_us;
+    b.admitted = room < b.interval_us ? 0 : std::min<std::int64_t>(n, room / b.interval_us);
+  } else {
+    b.admitted = b.base_us <= b.tolerance_us ? n : 0;
+  }
+  new_tat_us = b.admitted > 0 ? now_us + b.base_us + b.admitted * b.interval_us : tat_us;
+  return b;
+}
+
+GcraOutcome GcraBatch::outcome(std::int64_t i) const {
+  if (i < admitted) return {true, base_us + (i + 1) * interval_us, 0};
+  auto tat = base_us + admitted * interval_us;
+  return {false, tat, tat + interval_us - tolerance_us};
+}
+
 RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o) {
   RateHeaders h;
   double room = p.burst * p.interval_us - static_cast<double>(o.tat_after_us);

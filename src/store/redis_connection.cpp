@@ -19,15 +19,13 @@ constexpr std::size_t kMaxInflight = 100'000;
 
 }  // namespace
 
-struct RedisConnection::Pending {
-  explicit Pending(const net::any_io_executor& ex) : timer(ex) {}
-  net::steady_timer timer;
-  std::optional<RedisReply> reply;
-  bool done = false;
-};
-
 RedisConnection::RedisConnection(net::any_io_executor ex, config::RedisUrl url, policy::Duration timeout)
-    : ex_(std::move(ex)), url_(std::move(url)), timeout_(timeout), sock_(ex_), backoff_timer_(ex_) {}
+    : ex_(std::move(ex)),
+      url_(std::move(url)),
+      timeout_(timeout),
+      sock_(ex_),
+      backoff_timer_(ex_),
+      deadline_timer_(ex_) {}
 
 RedisConnection::~RedisConnection() = default;
 
@@ -39,6 +37,7 @@ void RedisConnection::stop() {
     self->close();
     self->fail_all();
     self->backoff_timer_.cancel();
+    self->deadline_timer_.cancel();
   });
 }
 
@@ -50,9 +49,38 @@ void RedisConnection::close() {
 }
 
 void RedisConnection::fail_all() {
-  for (auto& p : inflight_) p->timer.cancel();  // done stays false: the caller sees a failure
+  for (auto& p : inflight_) wake(ex_, p.wake);  // `out` stays empty: the caller sees a failure
   inflight_.clear();
   outbuf_.clear();
+}
+
+void RedisConnection::arm_deadline(policy::TimePoint at) {
+  if (stopped_ || (deadline_armed_ && armed_at_ <= at)) return;
+  deadline_armed_ = true;
+  armed_at_ = at;
+  auto id = ++deadline_wait_;
+  deadline_timer_.expires_at(at);  // cancels an earlier wait, whose handler then sees a stale id
+  deadline_timer_.async_wait([self = shared_from_this(), id](error_code) {
+    if (id != self->deadline_wait_) return;
+    self->deadline_armed_ = false;
+    self->on_deadline();
+  });
+}
+
+// Wakes every caller whose deadline has passed; their slots stay until Redis
+// answers them (a late reply is discarded), so replies keep matching in order.
+void RedisConnection::on_deadline() {
+  auto now = policy::Clock::now();
+  std::optional<policy::TimePoint> next;
+  for (auto& p : inflight_) {
+    if (p.wake && p.deadline <= now) {
+      p.out = nullptr;
+      wake(ex_, p.wake);
+    } else if (p.wake && (!next || p.deadline < *next)) {
+      next = p.deadline;
+    }
+  }
+  if (next) arm_deadline(*next);
 }
 
 awaitable<bool> RedisConnection::connect() {
@@ -189,37 +217,42 @@ awaitable<void> RedisConnection::read_replies() {
         log_error("redis sent a reply nobody asked for; reconnecting");
         co_return;
       }
-      auto p = std::move(inflight_.front());
+      auto& p = inflight_.front();
+      if (p.out) *p.out = std::move(reply);
+      wake(ex_, p.wake);
       inflight_.pop_front();
-      p->reply = std::move(reply);
-      p->done = true;
-      p->timer.cancel();
     }
   }
 }
 
-awaitable<void> RedisConnection::write_loop(std::shared_ptr<RedisConnection> self) {
-  auto generation = self->generation_;
-  while (!self->outbuf_.empty() && self->connected_ && generation == self->generation_) {
-    self->wbuf_.swap(self->outbuf_);
-    self->outbuf_.clear();
-    error_code ec;
-    if (self->tls_)
-      std::tie(ec, std::ignore) = co_await net::async_write(*self->tls_, net::buffer(self->wbuf_), use_nothrow);
-    else
-      std::tie(ec, std::ignore) = co_await net::async_write(self->sock_, net::buffer(self->wbuf_), use_nothrow);
+// Commands appended during one turn of the event loop leave in one write.
+void RedisConnection::schedule_flush() {
+  if (writing_ || flush_posted_) return;
+  flush_posted_ = true;
+  net::post(ex_, [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
+  });
+}
+
+void RedisConnection::flush() {
+  if (writing_ || outbuf_.empty() || !connected_) return;
+  writing_ = true;
+  wbuf_.swap(outbuf_);
+  outbuf_.clear();
+  auto done = [self = shared_from_this(), generation = generation_](error_code ec, std::size_t) {
+    self->writing_ = false;
     self->wbuf_.clear();
-    if (ec) {
-      if (generation == self->generation_) self->close();
-      break;
+    if (ec && generation == self->generation_) {
+      self->close();  // the reader sees it and fails the callers
+      return;
     }
-  }
-  self->writing_ = false;
-  // Commands queued for a newer connection while this loop was finishing.
-  if (!self->outbuf_.empty() && self->connected_) {
-    self->writing_ = true;
-    net::co_spawn(self->ex_, write_loop(self), net::detached);
-  }
+    self->flush();  // what was queued meanwhile (or for a newer connection)
+  };
+  if (tls_)
+    net::async_write(*tls_, net::buffer(wbuf_), std::move(done));
+  else
+    net::async_write(sock_, net::buffer(wbuf_), std::move(done));
 }
 
 void RedisConnection::format_command(std::string& out, const std::string_view* argv, std::size_t argc) {
@@ -245,18 +278,16 @@ awaitable<std::optional<RedisReply>> RedisConnection::send(std::vector<std::stri
 }
 
 awaitable<std::optional<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout) {
-  if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return std::nullopt;
-  outbuf_.append(resp);
-  auto p = std::make_shared<Pending>(ex_);
-  p->timer.expires_after(timeout);
-  inflight_.push_back(p);
-  if (!writing_) {
-    writing_ = true;
-    net::co_spawn(ex_, write_loop(shared_from_this()), net::detached);
-  }
-  co_await p->timer.async_wait(use_nothrow);
-  if (!p->done) co_return std::nullopt;
-  co_return std::move(p->reply);
+  std::optional<RedisReply> reply;
+  if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return reply;
+  auto deadline = policy::Clock::now() + timeout;
+  co_await park([&](Wake w) {
+    outbuf_.append(resp);
+    inflight_.push_back(Pending{std::move(w), &reply, deadline});
+    schedule_flush();
+    arm_deadline(deadline);
+  });
+  co_return reply;
 }
 
 awaitable<std::optional<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout) {

@@ -7,23 +7,35 @@
 namespace breakwater::store {
 namespace {
 
-// GCRA on Redis time. KEYS[1]: bucket; ARGV[1]: one token (µs); ARGV[2]: the whole bucket (µs).
-// Returns {allowed, TAT after the decision minus now, µs until one request is admitted}.
+// GCRA on Redis time for ARGV[3] requests at once (policy::gcra_batch in Lua).
+// KEYS[1]: bucket; ARGV[1]: one token (µs); ARGV[2]: the whole bucket (µs).
+// Returns {how many of the n are admitted, max(TAT, now) - now before them}.
 const std::string kGcraScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
-local tat = now
+local n = tonumber(ARGV[3])
+local base = 0
 local stored = redis.call('GET', KEYS[1])
-if stored then tat = math.max(tonumber(stored), now) end
-local nxt = tat + interval
-local allow_at = nxt - tolerance
-if now < allow_at then
-  return {0, tat - now, allow_at - now}
+if stored then base = math.max(tonumber(stored) - now, 0) end
+local room = tolerance - base
+local admitted = 0
+if interval > 0 then
+  if room >= interval then
+    admitted = math.floor(room / interval)
+    if admitted * interval > room then admitted = admitted - 1 end
+    if (admitted + 1) * interval <= room then admitted = admitted + 1 end
+    admitted = math.min(n, admitted)
+  end
+elseif base <= tolerance then
+  admitted = n
 end
-redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1)
-return {1, nxt - now, 0}
+if admitted > 0 then
+  local nxt = now + base + admitted * interval
+  redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1)
+end
+return {admitted, base}
 )lua";
 
 const std::string& gcra_sha() {
@@ -143,51 +155,73 @@ awaitable<std::optional<RedisReply>> RedisStore::eval(unsigned worker, const std
   co_return r;
 }
 
+std::shared_ptr<RedisStore::Bucket> RedisStore::bucket(PerWorker& pw, std::string_view route,
+                                                       std::string_view descriptor, const policy::GcraParams& p) {
+  auto interval = policy::gcra_interval_us(p), tolerance = policy::gcra_tolerance_us(p);
+  auto& lookup = pw.lookup;
+  lookup.assign(route).push_back('\0');
+  lookup.append(descriptor);
+  auto it = pw.buckets.find(lookup);
+  if (it != pw.buckets.end() && it->second->interval_us == interval && it->second->tolerance_us == tolerance)
+    return it->second;
+  // New, or its limit changed with a reload: the key's hash and the EVALSHA
+  // command (all but the count) are computed once here, not per request.
+  if (it == pw.buckets.end() && pw.buckets.size() >= 65'536) pw.buckets.clear();
+  auto b = std::make_shared<Bucket>();
+  b->interval_us = interval;
+  b->tolerance_us = tolerance;
+  b->interval = std::to_string(interval);
+  b->tolerance = std::to_string(tolerance);
+  b->key.append("bw:rl:{").append(route).append(":").append(sha256_hex(descriptor)).append("}");
+  std::array<std::string_view, 7> cmd{"EVALSHA", gcra_sha(), "1", b->key, b->interval, b->tolerance, "1"};
+  RedisConnection::format_command(b->evalsha, cmd.data(), cmd.size());
+  b->evalsha.resize(b->evalsha.size() - 7);  // drop the count argument ("$1\r\n1\r\n")
+  pw.buckets.insert_or_assign(lookup, b);
+  return b;
+}
+
 awaitable<std::optional<policy::GcraOutcome>> RedisStore::rate_limit(unsigned worker, std::string_view route,
                                                                      std::string_view descriptor,
                                                                      const policy::GcraParams& p) {
   auto& pw = *workers_[worker % workers_.size()];
-  // Per descriptor (and bucket parameters) the key's hash and the whole EVALSHA
-  // command are computed once, not per request.
-  auto interval = std::to_string(policy::gcra_interval_us(p));
-  auto tolerance = std::to_string(policy::gcra_tolerance_us(p));
-  std::string lookup;
-  lookup.reserve(route.size() + descriptor.size() + interval.size() + tolerance.size() + 3);
-  lookup.append(route).push_back('\0');
-  lookup.append(interval).push_back('\0');
-  lookup.append(tolerance).push_back('\0');
-  lookup.append(descriptor);
-  auto kit = pw.buckets.find(lookup);
-  if (kit == pw.buckets.end()) {
-    if (pw.buckets.size() >= 65'536) pw.buckets.clear();
-    PerWorker::Bucket b;
-    b.key.append("bw:rl:{").append(route).append(":").append(sha256_hex(descriptor)).append("}");
-    std::array<std::string_view, 6> cmd{"EVALSHA", gcra_sha(), "1", b.key, interval, tolerance};
-    RedisConnection::format_command(b.evalsha, cmd.data(), cmd.size());
-    kit = pw.buckets.emplace(std::move(lookup), std::move(b)).first;
-  }
-  const std::string key = kit->second.key;
-  const std::string evalsha = kit->second.evalsha;
+  auto b = bucket(pw, route, descriptor, p);
   auto now = policy::Clock::now();
-  if (auto it = pw.over_limit.find(key); it != pw.over_limit.end()) {
-    if (now < it->second.until) {
-      using us = std::chrono::microseconds;
-      co_return policy::GcraOutcome{false, std::chrono::duration_cast<us>(it->second.full_at - now).count(),
-                                    std::chrono::duration_cast<us>(it->second.until - now).count()};
+  if (now < b->refused_until) {
+    using us = std::chrono::microseconds;
+    co_return policy::GcraOutcome{false, std::chrono::duration_cast<us>(b->full_at - now).count(),
+                                  std::chrono::duration_cast<us>(b->refused_until - now).count()};
+  }
+  // Requests for one key in one turn of the event loop share one Redis call:
+  // the first opens a batch and yields; the others join it and wait.
+  if (auto batch = b->open) {
+    auto i = batch->n++;
+    co_await park([&](Wake w) { batch->waiters.push_back(std::move(w)); });
+    if (!batch->result) co_return std::nullopt;
+    co_return batch->result->outcome(i);
+  }
+  auto batch = std::make_shared<Batch>();
+  b->open = batch;
+  co_await net::post(pw.conn->executor(), net::use_awaitable);
+  b->open.reset();
+  auto count = std::to_string(batch->n);
+  auto& cmd = pw.resp;
+  cmd.assign(b->evalsha).append("$").append(std::to_string(count.size())).append("\r\n");
+  cmd.append(count).append("\r\n");
+  std::array<std::string_view, 4> argv{b->key, b->interval, b->tolerance, count};
+  auto r = co_await eval(worker, kGcraScript, gcra_sha(), argv, 4, cmd);
+  if (r && r->type == RedisReply::Type::array && r->elements.size() == 2) {
+    batch->result = policy::GcraBatch{r->elements[0].integer, r->elements[1].integer, b->interval_us,
+                                      b->tolerance_us};
+    if (batch->result->admitted < batch->n) {  // remembered: no Redis call until it would admit again
+      auto refused = batch->result->outcome(batch->result->admitted);
+      auto after = policy::Clock::now();
+      b->refused_until = after + std::chrono::microseconds(refused.retry_after_us);
+      b->full_at = after + std::chrono::microseconds(refused.tat_after_us);
     }
-    pw.over_limit.erase(it);
   }
-  std::array<std::string_view, 4> argv{key, interval, tolerance};
-  auto r = co_await eval(worker, kGcraScript, gcra_sha(), argv, 3, evalsha);
-  if (!r || r->type != RedisReply::Type::array || r->elements.size() != 3) co_return std::nullopt;
-  policy::GcraOutcome out{r->elements[0].integer == 1, r->elements[1].integer, r->elements[2].integer};
-  if (!out.allowed) {
-    if (pw.over_limit.size() > 100'000) std::erase_if(pw.over_limit, [&](auto& kv) { return kv.second.until <= now; });
-    auto after = policy::Clock::now();
-    pw.over_limit[key] = {after + std::chrono::microseconds(out.retry_after_us),
-                          after + std::chrono::microseconds(out.tat_after_us)};
-  }
-  co_return out;
+  for (auto& w : batch->waiters) wake(pw.conn->executor(), w);
+  if (!batch->result) co_return std::nullopt;
+  co_return batch->result->outcome(0);
 }
 
 awaitable<std::optional<IdemBegin>> RedisStore::idem_begin(unsigned worker, std::string key, std::string fingerprint,

@@ -128,6 +128,7 @@ class Upstream:
 
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
+            request_queue_size = 256  # crowds of concurrent connections in the tests
             daemon_threads = True
 
             def get_request(self):

@@ -1,6 +1,7 @@
 """Rate limits (SPEC §3 step 3, §4 headers, §6) on the memory store and on a real redis-server."""
 import concurrent.futures
 import re
+import socket
 import time
 import unittest
 
@@ -18,7 +19,8 @@ ROUTES = (limited("rl", "/rl", 5, "60s") +
           limited("hdr", "/hdr", 2, "60s", key='["header:x-user"]') +
           limited("shadow", "/shadow", 1, "60s", mode="shadow") +
           limited("fast", "/fast", 10, "1s", burst=2) +
-          limited("warm", "/warm", 1000, "1s", key='["header:x-warm"]'))
+          limited("warm", "/warm", 1000, "1s", key='["header:x-warm"]') +
+          limited("crowd", "/crowd", 20, "60s", key='["header:x-crowd"]'))
 
 
 def count_admitted(port, path, n, headers=None):
@@ -128,6 +130,33 @@ class RedisRateLimit(RedisCase):
             codes = [f.result()[0] for f in futs]
         self.assertEqual(codes.count(200), 2)
         self.assertEqual(codes.count(429), 38)
+
+    def test_a_crowd_on_one_key_shares_redis_calls_and_stays_exact(self):
+        bw = self.start()
+        stats = lambda: sum(int(n) for n in re.findall(r"cmdstat_eval(?:sha)?:calls=(\d+)",
+                                                      self.redis.command("INFO", "commandstats")))
+        before = stats()
+        # 64 connections send at once; requests for one key in one turn of a
+        # worker's event loop are decided by one Redis call
+        socks = [socket.create_connection(("127.0.0.1", bw.port)) for _ in range(64)]
+        for s in socks:
+            s.sendall(b"GET /crowd/x HTTP/1.1\r\nHost: t\r\nX-Crowd: one\r\nConnection: close\r\n\r\n")
+        answers = []
+        for s in socks:
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            s.close()
+            answers.append(data.decode("latin-1"))
+        codes = [int(a.split(" ", 2)[1]) for a in answers]
+        self.assertEqual(codes.count(200), 20)
+        self.assertEqual(codes.count(429), 44)
+        # every admitted request got its own place in the bucket: remaining 19, 18, ..., 0
+        remaining = sorted(int(re.search(r"(?i)ratelimit: \"default\";r=(\d+)", a).group(1))
+                           for a in answers if a.startswith("HTTP/1.1 200"))
+        self.assertEqual(remaining, list(range(20)))
+        # one call per admitted request without sharing; refusals are remembered either way
+        self.assertLess(stats() - before, 20, "concurrent requests for one key must share Redis calls")
 
     def test_rejected_keys_are_remembered_locally(self):
         bw = self.start()

@@ -30,6 +30,20 @@ struct GcraOutcome {
 [[nodiscard]] GcraOutcome gcra(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us,
                                std::int64_t& new_tat_us);
 
+// n requests for one bucket at the same instant, decided at once (the Redis store
+// coalesces concurrent requests for one key into one call). Exactly the outcomes
+// of n calls to gcra() in a row at `now_us`: the first `admitted` are allowed.
+struct GcraBatch {
+  std::int64_t admitted = 0;   // how many of the n, in order, are allowed
+  std::int64_t base_us = 0;    // max(stored TAT, now) minus now, before the batch
+  std::int64_t interval_us = 0;
+  std::int64_t tolerance_us = 0;
+  // The outcome of request `i` (0-based) of the batch, as gcra() would have given it.
+  [[nodiscard]] GcraOutcome outcome(std::int64_t i) const;
+};
+[[nodiscard]] GcraBatch gcra_batch(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us, std::int64_t n,
+                                   std::int64_t& new_tat_us);
+
 struct RateHeaders {
   long long remaining = 0;   // whole requests the bucket admits now
   long long reset_s = 0;     // seconds (rounded up) until the bucket is full again

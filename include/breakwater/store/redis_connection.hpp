@@ -2,7 +2,9 @@
 // One pipelined Redis connection on a worker's event loop: hiredis formats
 // commands and parses replies, Asio moves the bytes. Many commands are in
 // flight at once and replies are matched in order. Every call is bounded by
-// the store timeout; the connection reconnects by itself with backoff.
+// the store timeout (one deadline timer per connection, not one per call);
+// the connection reconnects by itself with backoff. Commands queued during one
+// turn of the event loop leave in one write.
 #include <deque>
 #include <memory>
 #include <optional>
@@ -37,16 +39,27 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   // Formats argv as a RESP command (hiredis' formatter) and appends it to `out`.
   static void format_command(std::string& out, const std::string_view* argv, std::size_t argc);
   [[nodiscard]] bool ready() const { return ready_; }
+  [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
 
  private:
-  struct Pending;
+  // A caller waiting for its reply. `out` lives in the caller's frame; once
+  // the caller has been woken (reply, deadline or failure) the slot stays
+  // only to keep the FIFO matching, with `wake` and `out` empty.
+  struct Pending {
+    Wake wake;
+    std::optional<RedisReply>* out = nullptr;
+    policy::TimePoint deadline;
+  };
   static awaitable<void> run(std::shared_ptr<RedisConnection> self);
-  static awaitable<void> write_loop(std::shared_ptr<RedisConnection> self);
   static awaitable<void> handshake(std::shared_ptr<RedisConnection> self, std::uint64_t generation);
   awaitable<bool> connect();
   awaitable<void> read_replies();
   awaitable<std::optional<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
   awaitable<std::optional<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout);
+  void schedule_flush();
+  void flush();
+  void arm_deadline(policy::TimePoint at);
+  void on_deadline();
   void fail_all();
   void close();
 
@@ -57,9 +70,14 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   std::unique_ptr<net::ssl::context> tls_ctx_;
   std::unique_ptr<net::ssl::stream<tcp::socket&>> tls_;
   net::steady_timer backoff_timer_;
+  net::steady_timer deadline_timer_;
   std::string outbuf_, wbuf_;
-  std::deque<std::shared_ptr<Pending>> inflight_;
+  std::deque<Pending> inflight_;
   bool writing_ = false;
+  bool flush_posted_ = false;
+  bool deadline_armed_ = false;
+  policy::TimePoint armed_at_{};
+  std::uint64_t deadline_wait_ = 0;
   bool connected_ = false;
   bool ready_ = false;
   bool stopped_ = false;

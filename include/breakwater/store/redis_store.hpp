@@ -44,21 +44,30 @@ class RedisStore final : public Store {
                                             std::string_view evalsha = {});
 
  private:
-  struct Remembered {
-    policy::TimePoint until;    // admits again from here
-    policy::TimePoint full_at;  // bucket full again
+  // Concurrent requests for one bucket, decided by one Redis call.
+  struct Batch {
+    std::int64_t n = 1;
+    std::optional<policy::GcraBatch> result;  // empty: the store failed
+    std::vector<Wake> waiters;
+  };
+  struct Bucket {
+    std::int64_t interval_us = 0, tolerance_us = 0;
+    std::string interval, tolerance;  // the same, as script arguments
+    std::string key;                  // bw:rl:{ROUTE:SHA256(descriptor)}
+    std::string evalsha;              // the GCRA command but its last argument (the count), formatted once
+    std::shared_ptr<Batch> open;      // the batch still taking requests in this turn
+    // Refused recently: no Redis call until it would admit again.
+    policy::TimePoint refused_until{}, full_at{};
   };
   struct PerWorker {
     std::shared_ptr<RedisConnection> conn;
     policy::CircuitBreaker breaker;
-    std::unordered_map<std::string, Remembered> over_limit;
-    struct Bucket {
-      std::string key;      // bw:rl:{ROUTE:SHA256(descriptor)}
-      std::string evalsha;  // the whole GCRA command, formatted once
-    };
-    std::unordered_map<std::string, Bucket> buckets;  // route + descriptor + params -> bucket
-    std::string resp;                                 // command formatting buffer
+    std::unordered_map<std::string, std::shared_ptr<Bucket>> buckets;  // route + descriptor -> bucket
+    std::string lookup;                                                 // scratch for the map key
+    std::string resp;                                                   // command formatting buffer
   };
+  static std::shared_ptr<Bucket> bucket(PerWorker& pw, std::string_view route, std::string_view descriptor,
+                                        const policy::GcraParams& p);
   policy::Duration timeout_;
   std::vector<std::unique_ptr<PerWorker>> workers_;
 };

@@ -82,3 +82,34 @@ TEST_CASE("w is per in seconds rounded up") {
   s.rate = 100000000;
   CHECK(rate_limit_policy_line(s) == "RateLimit-Policy: \"default\";q=100000000;w=2\r\n");
 }
+
+TEST_CASE("a batch of n decisions equals n decisions in a row at the same instant") {
+  // Deterministic pseudo-random parameters: rates, bursts, stored TATs and batch sizes.
+  std::uint64_t x = 88172645463325252ull;
+  auto next = [&](std::uint64_t mod) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return static_cast<std::int64_t>(x % mod);
+  };
+  for (int round = 0; round < 2000; ++round) {
+    RateLimitSettings s;
+    s.rate = static_cast<double>(1 + next(1000));
+    s.per = std::chrono::milliseconds(1 + next(5000));
+    if (next(2) == 0) s.burst = static_cast<double>(1 + next(50));
+    auto p = gcra_params(s);
+    std::int64_t now = 10 * kSec + next(kSec);
+    std::int64_t stored = next(3) == 0 ? 0 : now - kSec + next(4 * kSec);
+    std::int64_t n = 1 + next(40);
+    std::int64_t seq_tat = stored, batch_tat = 0;
+    auto b = gcra_batch(p, stored, now, n, batch_tat);
+    for (std::int64_t i = 0; i < n; ++i) {
+      auto want = gcra(p, seq_tat, now, seq_tat);
+      auto got = b.outcome(i);
+      CAPTURE(round);
+      CAPTURE(i);
+      REQUIRE(got.allowed == want.allowed);
+      REQUIRE(got.tat_after_us == want.tat_after_us);
+      if (!want.allowed) REQUIRE(got.retry_after_us == want.retry_after_us);
+    }
+    CHECK(batch_tat == seq_tat);
+  }
+}
