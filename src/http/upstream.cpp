@@ -74,10 +74,9 @@ std::size_t UpstreamPool::pick_endpoint(TimePoint now) {
   return start % n;  // all failing: keep rotating
 }
 
-awaitable<Acquired> UpstreamPool::acquire(TimePoint deadline, bool fresh) {
+Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
   Acquired out;
-  auto now = policy::Clock::now();
-  auto ep = pick_endpoint(now);
+  ep = pick_endpoint(now);
   out.address = up_->cfg.endpoints[ep].str();
   if (!fresh) {
     auto& idle = idle_[ep];
@@ -87,10 +86,16 @@ awaitable<Acquired> UpstreamPool::acquire(TimePoint deadline, bool fresh) {
       if (now - c->idle_since < up_->cfg.idle_timeout && c->stream.socket().is_open()) {
         c->reused = true;
         out.lease = Lease(shared_from_this(), std::move(c));
-        co_return out;
+        return out;
       }
     }
   }
+  return out;
+}
+
+awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
+  Acquired out;
+  out.address = up_->cfg.endpoints[ep].str();
   // Wait for room under max_connections (shared by all workers).
   net::steady_timer wait(ex_);
   while (up_->open.load(std::memory_order_relaxed) >= static_cast<int>(up_->cfg.max_connections)) {

@@ -142,7 +142,9 @@ awaitable<void> Session::attempt(Exchange& ex, TimePoint deadline, Attempt& out)
   auto& rc = *ex.route->cfg;
   bool streaming = ex.body_mode == Exchange::BodyMode::streaming;
   for (int round = 0; round < 2; ++round) {
-    auto acq = co_await pool->acquire(deadline, round > 0);
+    std::size_t ep = 0;
+    auto acq = pool->take_idle(policy::Clock::now(), round > 0, ep);
+    if (!acq.lease) acq = co_await pool->connect(deadline, ep);
     ex.upstream_address = std::move(acq.address);
     if (!acq.lease) {
       out.outcome = {acq.failure, 0};

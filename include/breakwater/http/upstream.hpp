@@ -97,8 +97,11 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {
  public:
   UpstreamPool(net::any_io_executor ex, std::shared_ptr<UpstreamShared> up);
   ~UpstreamPool();
-  // A pooled connection to the next endpoint in turn, or a new one (`fresh` skips the pool).
-  awaitable<Acquired> acquire(TimePoint deadline, bool fresh);
+  // A pooled connection to the next endpoint in turn, without suspending (`fresh`
+  // skips the pool). Without a lease, `ep` is the endpoint to connect() to.
+  Acquired take_idle(TimePoint now, bool fresh, std::size_t& ep);
+  // A new connection to endpoint `ep`.
+  awaitable<Acquired> connect(TimePoint deadline, std::size_t ep);
   void give_back(std::shared_ptr<UpstreamConn> c, bool reusable);
   void sweep(TimePoint now);
   [[nodiscard]] const std::shared_ptr<UpstreamShared>& shared() const { return up_; }
