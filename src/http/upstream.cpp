@@ -28,27 +28,36 @@ UpstreamConn::UpstreamConn(const net::any_io_executor& ex, std::shared_ptr<Upstr
 
 UpstreamConn::~UpstreamConn() { up_->open.fetch_sub(1, std::memory_order_relaxed); }
 
+// Lazy: one timer wait stays outstanding and is moved only when a deadline
+// comes earlier; a later deadline is picked up when the wait fires. A request
+// on a pooled connection then costs no timer cancel and no re-arm.
 void UpstreamConn::arm(TimePoint deadline) {
-  if (armed_ && armed_at_ == deadline) return;  // already set: no timer churn
-  armed_ = true;
-  armed_at_ = deadline;
+  deadline_ = deadline;
   timed_out = false;
-  timer_.expires_at(deadline);
+  if (!waiting_ || deadline < wait_at_) wait_until(deadline);
+}
+
+void UpstreamConn::disarm() { deadline_ = TimePoint::max(); }
+
+void UpstreamConn::wait_until(TimePoint at) {
+  waiting_ = true;
+  wait_at_ = at;
+  timer_.expires_at(at);  // an earlier wait ends with operation_aborted and a stale generation
   timer_.async_wait([weak = weak_from_this(), gen = ++gen_](error_code ec) {
     if (ec) return;
     auto self = weak.lock();
     if (!self || self->gen_ != gen) return;
+    self->waiting_ = false;
+    if (self->deadline_ == TimePoint::max()) return;
+    if (policy::Clock::now() < self->deadline_) {
+      self->wait_until(self->deadline_);
+      return;
+    }
     self->timed_out = true;
-    self->armed_ = false;
+    self->deadline_ = TimePoint::max();
     error_code ignored;
     self->stream.socket().close(ignored);
   });
-}
-
-void UpstreamConn::disarm() {
-  armed_ = false;
-  ++gen_;
-  timer_.cancel();
 }
 
 std::string UpstreamConn::address() const { return up_->cfg.endpoints[endpoint].str(); }

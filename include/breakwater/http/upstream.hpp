@@ -50,10 +50,12 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
 
  private:
   std::shared_ptr<UpstreamShared> up_;
+  void wait_until(TimePoint at);
   net::steady_timer timer_;
   std::uint64_t gen_ = 0;
-  TimePoint armed_at_{};
-  bool armed_ = false;
+  TimePoint deadline_ = TimePoint::max();  // when the socket is closed (max: disarmed)
+  TimePoint wait_at_{};                    // when the outstanding timer wait ends
+  bool waiting_ = false;
 };
 
 class UpstreamPool;
