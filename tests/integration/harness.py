@@ -18,10 +18,19 @@ import urllib.parse
 BINARY = os.environ.get("BW_BINARY", os.path.join(os.path.dirname(__file__), "../../build/breakwater"))
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    # A port the kernel has free now and this test run has not handed out before
+    # (two calls in a row may otherwise get the same one).
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_port(port, timeout=10.0):
