@@ -49,6 +49,12 @@ def descendants(pid):
     return out
 
 
+def redis_script_calls(port):
+    """EVALSHA + EVAL calls Redis has answered so far."""
+    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "commandstats"], capture_output=True, text=True).stdout
+    return sum(int(n) for n in re.findall(r"cmdstat_eval(?:sha)?:calls=(\d+)", out))
+
+
 def cpu_ticks(pids):
     total = 0
     for p in pids:
@@ -288,9 +294,11 @@ def main():
                 for c in conns:
                     for name, (proc, port) in running.items():
                         pids = proc.pids() if proc else []
-                        before = cpu_ticks(pids)
+                        before, calls = cpu_ticks(pids), redis_script_calls(redis_port)
                         res = wrk(port, path, c, args.duration)
-                        after = cpu_ticks(pids)
+                        after, calls = cpu_ticks(pids), redis_script_calls(redis_port) - calls
+                        if name == "breakwater-redis-rl":
+                            res["per_call"] = res["requests"] / max(1, calls)
                         res["cpu_us"] = (after - before) / TICK * 1e6 / max(1, res["requests"]) if proc else 0
                         results.setdefault((name, path, c), []).append(res)
                         print(f"round {r + 1} {name:22s} {path:4s} c={c:<3d} {res['rps']:10.0f} req/s "
@@ -334,6 +342,18 @@ def print_table(results, rss, single, paths, conns, running):
                       f"{(rps / nginx_rps) if nginx_rps else float('nan'):.2f} | {med([r['p50'] for r in rs]):.0f} | "
                       f"{med([r['p99'] for r in rs]):.0f} | {med([r['cpu_us'] for r in rs]):.1f} | "
                       f"{rss[name]:.1f} |")
+    if "breakwater-redis-rl" in running:
+        print("\n| Redis-backed rate limit | path | conns | × same route, no limit | × memory store, every policy "
+              "| requests per Redis call |")
+        print("|---|---|---:|---:|---:|---:|")
+        for path in paths:
+            for c in conns:
+                rl = med([r["rps"] for r in results[("breakwater-redis-rl", path, c)]])
+                ratio = lambda name: (f"{rl / med([r['rps'] for r in results[(name, path, c)]]):.2f}"
+                                      if (name, path, c) in results else "-")
+                per_call = med([r["per_call"] for r in results[("breakwater-redis-rl", path, c)]])
+                print(f"| breakwater-redis-rl | {path} | {c} | {ratio('breakwater')} | {ratio('breakwater-policies')} "
+                      f"| {per_call:.1f} |")
     print("\n| target | single-connection p50 µs | added vs direct µs |\n|---|---:|---:|")
     for name in running:
         print(f"| {name} | {single[name]:.0f} | {single[name] - single['direct']:.0f} |")
