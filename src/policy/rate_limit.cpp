@@ -1,6 +1,7 @@
 #include "breakwater/policy/rate_limit.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -68,8 +69,12 @@ std::string rate_limit_policy_line(const RateLimitSettings& s) {
 }
 
 void append_rate_limit_line(std::string& out, const RateHeaders& h) {
-  out.append("RateLimit: \"default\";r=").append(std::to_string(h.remaining));
-  out.append(";t=").append(std::to_string(h.reset_s)).append("\r\n");
+  char num[24];
+  out.append("RateLimit: \"default\";r=");
+  out.append(num, std::to_chars(num, num + sizeof num, h.remaining).ptr);
+  out.append(";t=");
+  out.append(num, std::to_chars(num, num + sizeof num, h.reset_s).ptr);
+  out.append("\r\n");
 }
 
 }  // namespace breakwater::policy

@@ -384,7 +384,7 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
 
   // Not stored (not storable, or larger than max_response): free the key before the
   // client sees the answer, so a retry right after it runs again.
-  if (!captured_all) co_await idempotency_release(ex);
+  if (!captured_all && ex.idem.unsettled()) co_await idempotency_release(ex);
   http::ClientResponse cr;
   cr.http10 = http10;
   cr.extra = ex.extra_headers;

@@ -144,7 +144,7 @@ awaitable<bool> Session::replay(Exchange& ex, const policy::StoredResponse& r) {
 }
 
 awaitable<void> Session::idempotency_release(Exchange& ex) {
-  if (!ex.idem.locked || ex.idem.settled) co_return;
+  if (!ex.idem.unsettled()) co_return;
   ex.idem.settled = true;
   // Not stored (failure, 5xx, too large): free the key so a retry can run again.
   (void)co_await ex.snap->store->idem_release(worker_.index, ex.idem.key, ex.idem.token);

@@ -46,24 +46,26 @@ BulkheadPermit::~BulkheadPermit() {
   if (b_) b_->release();
 }
 
-awaitable<std::optional<BulkheadPermit>> SharedBulkhead::acquire(net::any_io_executor ex) {
-  std::shared_ptr<Waiter> w;
-  std::uint64_t id = 0;
-  {
-    std::lock_guard l(mu_);
-    id = ++next_id_;
-    switch (core_.try_enter(id)) {
-      case policy::Bulkhead::Admit::now:
-        co_return BulkheadPermit(shared_from_this());
-      case policy::Bulkhead::Admit::rejected:
-        co_return std::nullopt;
-      case policy::Bulkhead::Admit::queued:
-        w = std::make_shared<Waiter>(ex);
-        w->timer.expires_after(settings_.queue_timeout);
-        waiters_.emplace(id, w);
-        break;
-    }
+SharedBulkhead::Entry SharedBulkhead::enter(const net::any_io_executor& ex) {
+  Entry e;
+  std::lock_guard l(mu_);
+  e.id = ++next_id_;
+  switch (core_.try_enter(e.id)) {
+    case policy::Bulkhead::Admit::now:
+      e.permit.emplace(shared_from_this());
+      break;
+    case policy::Bulkhead::Admit::rejected:
+      break;
+    case policy::Bulkhead::Admit::queued:
+      e.waiter = std::make_shared<Waiter>(ex);
+      e.waiter->timer.expires_after(settings_.queue_timeout);
+      waiters_.emplace(e.id, e.waiter);
+      break;
   }
+  return e;
+}
+
+awaitable<std::optional<BulkheadPermit>> SharedBulkhead::wait(std::shared_ptr<Waiter> w, std::uint64_t id) {
   // If this frame is destroyed while waiting (shutdown), the waiter leaves the queue with it.
   struct Leave {
     SharedBulkhead* self;

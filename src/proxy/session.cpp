@@ -298,7 +298,8 @@ awaitable<bool> Session::handle(Exchange& ex) {
 
   if (rc.rate_limit) {
     auto& rl = *rc.rate_limit;
-    std::string descriptor;
+    auto& descriptor = descriptor_;  // reused request after request
+    descriptor.clear();
     for (auto& part : rl.key) {
       if (!descriptor.empty()) descriptor.push_back('\x1f');
       switch (part.kind) {
@@ -337,14 +338,18 @@ awaitable<bool> Session::handle(Exchange& ex) {
   {
     std::optional<BulkheadPermit> place;
     if (auto& bh = ex.route->bulkhead) {
-      place = co_await bh->acquire(worker_.ctx.get_executor());
+      auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
+      if (entry.waiter)
+        place = co_await bh->wait(std::move(entry.waiter), entry.id);
+      else
+        place = std::move(entry.permit);
       if (!place && !shadow(ex, bh->mode(), Reason::bulkhead_full)) {
         co_return co_await respond(ex, Reason::bulkhead_full, "the route's bulkhead is full", 1);
       }
     }
     keep = co_await forward(ex);
   }
-  co_await idempotency_release(ex);  // no-op when the response was stored
+  if (ex.idem.unsettled()) co_await idempotency_release(ex);  // not when the response was stored
   co_return keep;
 }
 
@@ -357,7 +362,7 @@ bool Session::shadow(Exchange& ex, policy::Mode mode, Reason r) {
 
 awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail, int retry_after) {
   // Nothing generated is stored: free the key first, so an immediate retry can run.
-  co_await idempotency_release(ex);
+  if (ex.idem.unsettled()) co_await idempotency_release(ex);
   int status = reason_status(r);
   ex.reason = r;
   account(ex, status);

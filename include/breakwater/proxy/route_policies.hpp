@@ -61,8 +61,16 @@ class BulkheadPermit final {
 class SharedBulkhead final : public std::enable_shared_from_this<SharedBulkhead> {
  public:
   explicit SharedBulkhead(policy::BulkheadSettings s) : settings_(s), core_(s) {}
+  struct Waiter;
+  // Without suspending: a permit, a refusal (neither set), or a place in the queue to wait() on.
+  struct Entry {
+    std::optional<BulkheadPermit> permit;
+    std::shared_ptr<Waiter> waiter;
+    std::uint64_t id = 0;
+  };
+  Entry enter(const net::any_io_executor& ex);
   // Waits in the queue up to queue_timeout; an empty optional means bulkhead_full.
-  awaitable<std::optional<BulkheadPermit>> acquire(net::any_io_executor ex);
+  awaitable<std::optional<BulkheadPermit>> wait(std::shared_ptr<Waiter> w, std::uint64_t id);
   void release();
   [[nodiscard]] policy::Mode mode() const { return settings_.mode; }
   [[nodiscard]] const policy::BulkheadSettings& settings() const { return settings_; }
@@ -71,12 +79,13 @@ class SharedBulkhead final : public std::enable_shared_from_this<SharedBulkhead>
   };
   [[nodiscard]] View view();
 
- private:
   struct Waiter {
     explicit Waiter(const net::any_io_executor& ex) : timer(ex) {}
     net::steady_timer timer;
     bool granted = false;
   };
+
+ private:
   const policy::BulkheadSettings settings_;
   std::mutex mu_;
   policy::Bulkhead core_;

@@ -50,6 +50,8 @@ struct Exchange {
     std::string key, token, fingerprint;
     policy::Duration ttl{};
     std::uint64_t max_response = 0;
+    // The lock is ours and neither completed nor released yet.
+    [[nodiscard]] bool unsettled() const { return locked && !settled; }
   } idem;
 
   void reset();
@@ -111,6 +113,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   std::string resp_raw_;
   std::string out_;  // response head being written
   std::string up_head_;
+  std::string descriptor_;  // rate-limit descriptor of the current request
   Exchange ex_;
   bool idle_ = true;
   bool closing_ = false;
