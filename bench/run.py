@@ -294,11 +294,13 @@ def main():
                 for c in conns:
                     for name, (proc, port) in running.items():
                         pids = proc.pids() if proc else []
-                        before, calls = cpu_ticks(pids), redis_script_calls(redis_port)
+                        on_redis = name == "breakwater-redis-rl"
+                        calls = redis_script_calls(redis_port) if on_redis else 0
+                        before = cpu_ticks(pids)
                         res = wrk(port, path, c, args.duration)
-                        after, calls = cpu_ticks(pids), redis_script_calls(redis_port) - calls
-                        if name == "breakwater-redis-rl":
-                            res["per_call"] = res["requests"] / max(1, calls)
+                        after = cpu_ticks(pids)
+                        if on_redis:
+                            res["per_call"] = res["requests"] / max(1, redis_script_calls(redis_port) - calls)
                         res["cpu_us"] = (after - before) / TICK * 1e6 / max(1, res["requests"]) if proc else 0
                         results.setdefault((name, path, c), []).append(res)
                         print(f"round {r + 1} {name:22s} {path:4s} c={c:<3d} {res['rps']:10.0f} req/s "

@@ -16,51 +16,37 @@ constexpr auto kEndpointPenalty = std::chrono::seconds(2);
 
 }  // namespace
 
-UpstreamShared::UpstreamShared(config::UpstreamConfig c) : cfg(std::move(c)), failed_until(cfg.endpoints.size()) {
+namespace {
+std::vector<std::string> endpoint_names(const config::UpstreamConfig& c) {
+  std::vector<std::string> names;
+  for (auto& e : c.endpoints) names.push_back(e.str());
+  return names;
+}
+}  // namespace
+
+UpstreamShared::UpstreamShared(config::UpstreamConfig c)
+    : cfg(std::move(c)), names(endpoint_names(cfg)), failed_until(cfg.endpoints.size()) {
   if (cfg.tls) tls = make_client_tls(cfg.ca_file, cfg.verify);
 }
 
 UpstreamConn::UpstreamConn(const net::any_io_executor& ex, std::shared_ptr<UpstreamShared> up,
                            std::size_t ep)
-    : stream(ex), endpoint(ep), up_(std::move(up)), timer_(ex) {
+    : stream(ex), endpoint(ep), up_(std::move(up)), watchdog_(ex) {
   up_->open.fetch_add(1, std::memory_order_relaxed);
 }
 
 UpstreamConn::~UpstreamConn() { up_->open.fetch_sub(1, std::memory_order_relaxed); }
 
-// Lazy: one timer wait stays outstanding and is moved only when a deadline
-// comes earlier; a later deadline is picked up when the wait fires. A request
-// on a pooled connection then costs no timer cancel and no re-arm.
 void UpstreamConn::arm(TimePoint deadline) {
-  deadline_ = deadline;
   timed_out = false;
-  if (!waiting_ || deadline < wait_at_) wait_until(deadline);
-}
-
-void UpstreamConn::disarm() { deadline_ = TimePoint::max(); }
-
-void UpstreamConn::wait_until(TimePoint at) {
-  waiting_ = true;
-  wait_at_ = at;
-  timer_.expires_at(at);  // an earlier wait ends with operation_aborted and a stale generation
-  timer_.async_wait([weak = weak_from_this(), gen = ++gen_](error_code ec) {
-    if (ec) return;
-    auto self = weak.lock();
-    if (!self || self->gen_ != gen) return;
-    self->waiting_ = false;
-    if (self->deadline_ == TimePoint::max()) return;
-    if (policy::Clock::now() < self->deadline_) {
-      self->wait_until(self->deadline_);
-      return;
-    }
-    self->timed_out = true;
-    self->deadline_ = TimePoint::max();
+  watchdog_.set(deadline, *this, [](UpstreamConn& c) {
+    c.timed_out = true;
     error_code ignored;
-    self->stream.socket().close(ignored);
+    c.stream.socket().close(ignored);
   });
 }
 
-std::string UpstreamConn::address() const { return up_->cfg.endpoints[endpoint].str(); }
+void UpstreamConn::disarm() { watchdog_.disarm(); }
 
 void Lease::release() {
   if (conn_ && pool_) pool_->give_back(std::move(conn_), reusable_);
@@ -86,7 +72,7 @@ std::size_t UpstreamPool::pick_endpoint(TimePoint now) {
 Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
   Acquired out;
   ep = pick_endpoint(now);
-  out.address = up_->cfg.endpoints[ep].str();
+  out.address = up_->names[ep];
   if (!fresh) {
     auto& idle = idle_[ep];
     while (!idle.empty()) {
@@ -104,7 +90,7 @@ Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
 
 awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
   Acquired out;
-  out.address = up_->cfg.endpoints[ep].str();
+  out.address = up_->names[ep];
   // Wait for room under max_connections (shared by all workers).
   net::steady_timer wait(ex_);
   while (up_->open.load(std::memory_order_relaxed) >= static_cast<int>(up_->cfg.max_connections)) {

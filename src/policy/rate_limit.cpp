@@ -20,15 +20,7 @@ std::int64_t gcra_interval_us(const GcraParams& p) { return std::llround(p.inter
 std::int64_t gcra_tolerance_us(const GcraParams& p) { return std::llround(p.burst * p.interval_us); }
 
 GcraOutcome gcra(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us, std::int64_t& new_tat_us) {
-  auto tat = std::max(tat_us, now_us);
-  auto next = tat + gcra_interval_us(p);
-  auto allow_at = next - gcra_tolerance_us(p);
-  if (now_us < allow_at) {
-    new_tat_us = tat_us;
-    return {false, tat - now_us, allow_at - now_us};
-  }
-  new_tat_us = next;
-  return {true, next - now_us, 0};
+  return gcra_batch(p, tat_us, now_us, 1, new_tat_us).outcome(0);
 }
 
 GcraBatch gcra_batch(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us, std::int64_t n,

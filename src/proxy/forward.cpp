@@ -145,7 +145,7 @@ awaitable<void> Session::attempt(Exchange& ex, TimePoint deadline, Attempt& out)
     std::size_t ep = 0;
     auto acq = pool->take_idle(policy::Clock::now(), round > 0, ep);
     if (!acq.lease) acq = co_await pool->connect(deadline, ep);
-    ex.upstream_address = std::move(acq.address);
+    ex.upstream_address.assign(acq.address);
     if (!acq.lease) {
       out.outcome = {acq.failure, 0};
       co_return;

@@ -63,7 +63,7 @@ Session::Session(Server& server, Worker& worker, tcp::socket sock, std::shared_p
       stream_(std::move(sock)),
       listener_(std::move(listener)),
       tls_(std::move(tls)),
-      watchdog_(worker.ctx) {
+      watchdog_(worker.ctx.get_executor()) {
   error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) {
@@ -95,8 +95,7 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
   error_code ec;
   self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   self->stream_.close();
-  self->watchdog_.cancel();
-  self->armed_ = TimePoint::min();  // no further arming: the watchdog is done
+  self->watchdog_.stop();
 }
 
 void Session::close_when_idle() {
@@ -107,28 +106,9 @@ void Session::close_when_idle() {
 }
 
 void Session::set_deadline(TimePoint tp) {
-  deadline_ = tp;
-  if (tp < armed_ && armed_ != TimePoint::min()) {
-    armed_ = tp;
-    watchdog_.expires_at(tp);
-    watch();
-  }
-}
-
-void Session::watch() {
-  watchdog_.async_wait([weak = weak_from_this()](error_code ec) {
-    if (ec) return;
-    auto self = weak.lock();
-    if (!self || self->armed_ == TimePoint::min()) return;
-    if (policy::Clock::now() >= self->deadline_) {
-      self->client_timed_out_ = true;
-      self->armed_ = TimePoint::max();
-      self->stream_.close();
-      return;
-    }
-    self->armed_ = self->deadline_;
-    self->watchdog_.expires_at(self->armed_);
-    self->watch();
+  watchdog_.set(tp, *this, [](Session& s) {
+    s.client_timed_out_ = true;
+    s.stream_.close();
   });
 }
 

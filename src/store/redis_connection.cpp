@@ -6,6 +6,8 @@ extern "C" {
 }
 #include <hiredis/hiredis.h>
 
+#include <charconv>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 
@@ -268,6 +270,13 @@ void RedisConnection::format_command(std::string& out, const std::string_view* a
   int len = redisFormatSdsCommandArgv(&cmd, static_cast<int>(argc), ptrs.data(), lens.data());
   if (len > 0) out.append(cmd, static_cast<std::size_t>(len));
   sdsfree(cmd);
+}
+
+void RedisConnection::append_bulk(std::string& out, std::string_view arg) {
+  char len[24];
+  out.push_back('$');
+  out.append(len, std::to_chars(len, len + sizeof len, arg.size()).ptr);
+  out.append("\r\n").append(arg).append("\r\n");
 }
 
 awaitable<std::optional<RedisReply>> RedisConnection::send(std::vector<std::string> args, policy::Duration timeout) {

@@ -175,7 +175,9 @@ std::shared_ptr<RedisStore::Bucket> RedisStore::bucket(PerWorker& pw, std::strin
   b->key.append("bw:rl:{").append(route).append(":").append(sha256_hex(descriptor)).append("}");
   std::array<std::string_view, 7> cmd{"EVALSHA", gcra_sha(), "1", b->key, b->interval, b->tolerance, "1"};
   RedisConnection::format_command(b->evalsha, cmd.data(), cmd.size());
-  b->evalsha.resize(b->evalsha.size() - 7);  // drop the count argument ("$1\r\n1\r\n")
+  std::string count;  // the last argument is per call: keep everything before it
+  RedisConnection::append_bulk(count, cmd.back());
+  b->evalsha.resize(b->evalsha.size() - count.size());
   pw.buckets.insert_or_assign(lookup, b);
   return b;
 }
@@ -205,8 +207,8 @@ awaitable<std::optional<policy::GcraOutcome>> RedisStore::rate_limit(unsigned wo
   b->open.reset();
   auto count = std::to_string(batch->n);
   auto& cmd = pw.resp;
-  cmd.assign(b->evalsha).append("$").append(std::to_string(count.size())).append("\r\n");
-  cmd.append(count).append("\r\n");
+  cmd.assign(b->evalsha);
+  RedisConnection::append_bulk(cmd, count);
   std::array<std::string_view, 4> argv{b->key, b->interval, b->tolerance, count};
   auto r = co_await eval(worker, kGcraScript, gcra_sha(), argv, 4, cmd);
   if (r && r->type == RedisReply::Type::array && r->elements.size() == 2) {

@@ -11,6 +11,7 @@
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/io.hpp"
 #include "breakwater/http/stream.hpp"
+#include "breakwater/http/watchdog.hpp"
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/policy/time.hpp"
 
@@ -22,6 +23,7 @@ using policy::TimePoint;
 struct UpstreamShared final {
   explicit UpstreamShared(config::UpstreamConfig c);
   const config::UpstreamConfig cfg;
+  const std::vector<std::string> names;  // "host:port" per endpoint, for logs and Host fallback
   std::atomic<int> open{0};
   std::atomic<std::uint64_t> rr{0};
   std::vector<std::atomic<std::int64_t>> failed_until;  // per endpoint, steady-clock ns
@@ -39,7 +41,6 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
   // Closes the socket at `deadline`; `timed_out` tells the reader why it failed.
   void arm(TimePoint deadline);
   void disarm();
-  [[nodiscard]] std::string address() const;
 
   Stream stream;
   ByteBuffer rbuf{32 * 1024};  // a 16 KiB response arrives in one read
@@ -50,12 +51,7 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
 
  private:
   std::shared_ptr<UpstreamShared> up_;
-  void wait_until(TimePoint at);
-  net::steady_timer timer_;
-  std::uint64_t gen_ = 0;
-  TimePoint deadline_ = TimePoint::max();  // when the socket is closed (max: disarmed)
-  TimePoint wait_at_{};                    // when the outstanding timer wait ends
-  bool waiting_ = false;
+  Watchdog watchdog_;
 };
 
 class UpstreamPool;
@@ -92,7 +88,7 @@ class Lease final {
 struct Acquired {
   Lease lease;
   policy::AttemptKind failure = policy::AttemptKind::connect_failure;  // when !lease
-  std::string address;                                                 // endpoint tried
+  std::string_view address;  // endpoint tried (UpstreamShared::names, lives with the upstream)
 };
 
 class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {

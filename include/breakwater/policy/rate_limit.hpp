@@ -31,8 +31,9 @@ struct GcraOutcome {
                                std::int64_t& new_tat_us);
 
 // n requests for one bucket at the same instant, decided at once (the Redis store
-// coalesces concurrent requests for one key into one call). Exactly the outcomes
-// of n calls to gcra() in a row at `now_us`: the first `admitted` are allowed.
+// coalesces concurrent requests for one key into one call; gcra() is n = 1).
+// Exactly the outcomes of n single decisions in a row at `now_us`: the first
+// `admitted` are allowed.
 struct GcraBatch {
   std::int64_t admitted = 0;   // how many of the n, in order, are allowed
   std::int64_t base_us = 0;    // max(stored TAT, now) minus now, before the batch

@@ -9,6 +9,7 @@
 #include "breakwater/http/forward.hpp"
 #include "breakwater/http/io.hpp"
 #include "breakwater/http/stream.hpp"
+#include "breakwater/http/watchdog.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/http/wire.hpp"
 #include "breakwater/policy/idempotency.hpp"
@@ -99,7 +100,6 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   // Access log and duration once the response is written.
   void finish(Exchange& ex);
   void set_deadline(TimePoint tp);
-  void watch();
 
   Server& server_;
   Worker& worker_;
@@ -118,9 +118,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   bool idle_ = true;
   bool closing_ = false;
   bool client_timed_out_ = false;
-  net::steady_timer watchdog_;
-  TimePoint deadline_ = TimePoint::max();
-  TimePoint armed_ = TimePoint::max();
+  http::Watchdog watchdog_;  // closes the client connection at its deadline
 };
 
 }  // namespace breakwater::proxy

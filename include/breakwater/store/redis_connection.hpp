@@ -38,6 +38,8 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   awaitable<std::optional<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout);
   // Formats argv as a RESP command (hiredis' formatter) and appends it to `out`.
   static void format_command(std::string& out, const std::string_view* argv, std::size_t argc);
+  // Appends one argument in RESP form ($len CRLF bytes CRLF), as format_command writes each.
+  static void append_bulk(std::string& out, std::string_view arg);
   [[nodiscard]] bool ready() const { return ready_; }
   [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
 
