@@ -142,6 +142,18 @@ void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std:
   out.append("\r\n");
 }
 
+namespace {
+// The transfer codings of a response other than a final chunked, each followed by ", ".
+void append_codings(std::string& out, const std::vector<Header>& headers) {
+  std::vector<std::string_view> codings;
+  for (auto& h : headers)
+    if (iequals(h.name, "transfer-encoding"))
+      for_each_list_item(h.value, [&](std::string_view item) { codings.push_back(item); });
+  if (!codings.empty() && iequals(codings.back(), "chunked")) codings.pop_back();
+  for (auto c : codings) out.append(c).append(", ");
+}
+}  // namespace
+
 void build_client_head(const ResponseHead& resp, const ClientResponse& c, std::string& out,
                        bool strip_for_storage) {
   out.append(c.http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -162,7 +174,9 @@ void build_client_head(const ResponseHead& resp, const ClientResponse& c, std::s
       out.append("\r\n");
       break;
     case ClientResponse::Framing::chunked:
-      out.append("Transfer-Encoding: chunked\r\n");
+      out.append("Transfer-Encoding: ");
+      if (resp.other_codings) append_codings(out, resp.headers);  // e.g. "gzip, ": the body stays so coded
+      out.append("chunked\r\n");
       break;
     case ClientResponse::Framing::none:
       // A response that may carry a body but has none says so.

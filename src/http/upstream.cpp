@@ -1,5 +1,10 @@
 #include "breakwater/http/upstream.hpp"
 
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
 #include <boost/asio/connect.hpp>
 
 #include "breakwater/log.hpp"
@@ -29,13 +34,97 @@ UpstreamShared::UpstreamShared(config::UpstreamConfig c)
   if (cfg.tls) tls = make_client_tls(cfg.ca_file, cfg.verify);
 }
 
-UpstreamConn::UpstreamConn(const net::any_io_executor& ex, std::shared_ptr<UpstreamShared> up,
-                           std::size_t ep)
-    : stream(ex), endpoint(ep), up_(std::move(up)), watchdog_(ex) {
-  up_->open.fetch_add(1, std::memory_order_relaxed);
+struct UpstreamShared::Waiter {
+  explicit Waiter(const net::any_io_executor& ex) : timer(ex) {}
+  net::steady_timer timer;  // its deadline; cancelled (on its own executor) when a slot is granted
+  bool granted = false;     // guarded by mu_
+};
+
+bool UpstreamShared::try_take_slot() {
+  if (waiting_.load() > 0) return false;  // no barging past a waiter
+  int n = open.load();
+  while (n < static_cast<int>(cfg.max_connections))
+    if (open.compare_exchange_weak(n, n + 1)) return true;
+  return false;
 }
 
-UpstreamConn::~UpstreamConn() { up_->open.fetch_sub(1, std::memory_order_relaxed); }
+bool UpstreamShared::grant_locked() {
+  bool any = false;
+  while (!waiters_.empty()) {
+    int n = open.load();
+    if (n >= static_cast<int>(cfg.max_connections)) break;
+    if (!open.compare_exchange_weak(n, n + 1)) continue;
+    auto w = std::move(waiters_.front());
+    waiters_.pop_front();
+    waiting_.fetch_sub(1);
+    w->granted = true;
+    net::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
+    any = true;
+  }
+  return any;
+}
+
+void UpstreamShared::evict_idle_locked() {
+  // One idle connection per waiter without a slot is enough; asking each pool
+  // with idle connections in turn spreads the closing over the workers.
+  // The posted task holds the pool, so a pool dropped meanwhile dies on its own worker.
+  int need = static_cast<int>(waiters_.size());
+  std::erase_if(pools_, [](const std::weak_ptr<UpstreamPool>& p) { return p.expired(); });
+  for (auto& wp : pools_) {
+    if (need <= 0) break;
+    auto p = wp.lock();
+    if (!p || p->idle_count() == 0) continue;
+    for (int k = p->idle_count(); k > 0 && need > 0; --k, --need)
+      net::post(p->executor(), [p] { p->evict_one(); });
+  }
+}
+
+void UpstreamShared::add_pool(const std::shared_ptr<UpstreamPool>& pool) {
+  std::lock_guard lock(mu_);
+  pools_.push_back(pool);
+}
+
+awaitable<bool> UpstreamShared::take_slot(net::any_io_executor ex, TimePoint deadline) {
+  auto w = std::make_shared<Waiter>(ex);
+  {
+    std::lock_guard lock(mu_);
+    waiters_.push_back(w);
+    waiting_.fetch_add(1);
+    grant_locked();  // a slot freed before we queued
+    if (w->granted) co_return true;
+    evict_idle_locked();
+  }
+  w->timer.expires_at(deadline);
+  co_await w->timer.async_wait(use_nothrow);
+  std::lock_guard lock(mu_);
+  if (w->granted) co_return true;
+  if (auto it = std::find(waiters_.begin(), waiters_.end(), w); it != waiters_.end()) {
+    waiters_.erase(it);
+    waiting_.fetch_sub(1);
+  }
+  co_return false;
+}
+
+void UpstreamShared::release_slot() {
+  open.fetch_sub(1);
+  if (waiting_.load() == 0) return;  // seq_cst pairs with take_slot's queueing, so no waiter is missed
+  std::lock_guard lock(mu_);
+  grant_locked();
+}
+
+UpstreamConn::UpstreamConn(const net::any_io_executor& ex, std::shared_ptr<UpstreamShared> up,
+                           std::size_t ep)
+    : stream(ex), endpoint(ep), up_(std::move(up)), watchdog_(ex) {}
+
+UpstreamConn::~UpstreamConn() { up_->release_slot(); }
+
+bool UpstreamConn::quiet() {
+  auto& sock = stream.socket();
+  if (!sock.is_open() || !rbuf.empty()) return false;
+  char b;
+  auto n = ::recv(sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);  // 0 is EOF; > 0 a stray byte
+}
 
 void UpstreamConn::arm(TimePoint deadline) {
   timed_out = false;
@@ -78,7 +167,8 @@ Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
     while (!idle.empty()) {
       auto c = std::move(idle.back());
       idle.pop_back();
-      if (now - c->idle_since < up_->cfg.idle_timeout && c->stream.socket().is_open()) {
+      idle_count_.fetch_sub(1, std::memory_order_relaxed);
+      if (now - c->idle_since < up_->cfg.idle_timeout && c->quiet()) {
         c->reused = true;
         out.lease = Lease(shared_from_this(), std::move(c));
         return out;
@@ -91,15 +181,10 @@ Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
 awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
   Acquired out;
   out.address = up_->names[ep];
-  // Wait for room under max_connections (shared by all workers).
-  net::steady_timer wait(ex_);
-  while (up_->open.load(std::memory_order_relaxed) >= static_cast<int>(up_->cfg.max_connections)) {
-    if (policy::Clock::now() >= deadline) {
-      out.failure = policy::AttemptKind::timeout;
-      co_return out;
-    }
-    wait.expires_after(std::chrono::milliseconds(2));
-    co_await wait.async_wait(use_nothrow);
+  // Room under max_connections (shared by all workers), first come, first served.
+  if (!up_->try_take_slot() && !co_await up_->take_slot(ex_, deadline)) {
+    out.failure = policy::AttemptKind::timeout;
+    co_return out;
   }
   auto conn = std::make_shared<UpstreamConn>(ex_, up_, ep);
   auto& target = up_->cfg.endpoints[ep];
@@ -145,25 +230,42 @@ awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
 }
 
 void UpstreamPool::give_back(std::shared_ptr<UpstreamConn> c, bool reusable) {
-  if (!reusable || up_->retired.load(std::memory_order_relaxed) || !c->stream.socket().is_open() || !c->rbuf.empty()) {
+  // While requests wait for a slot, the connection closes and its slot goes to the oldest of them.
+  if (!reusable || up_->retired.load(std::memory_order_relaxed) || !c->stream.socket().is_open() ||
+      !c->rbuf.empty() || up_->contended()) {
     c->stream.close();
     return;
   }
   c->idle_since = policy::Clock::now();
   idle_[c->endpoint].push_back(std::move(c));
+  idle_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void UpstreamPool::sweep(TimePoint now) {
   for (auto& idle : idle_) {
-    std::erase_if(idle, [&](const std::shared_ptr<UpstreamConn>& c) {
-      return now - c->idle_since >= up_->cfg.idle_timeout || up_->retired.load(std::memory_order_relaxed);
+    auto n = std::erase_if(idle, [&](const std::shared_ptr<UpstreamConn>& c) {
+      return now - c->idle_since >= up_->cfg.idle_timeout || up_->retired.load(std::memory_order_relaxed) ||
+             !c->quiet();
     });
+    idle_count_.fetch_sub(static_cast<int>(n), std::memory_order_relaxed);
   }
+}
+
+void UpstreamPool::evict_one() {
+  std::vector<std::shared_ptr<UpstreamConn>>* oldest = nullptr;
+  for (auto& idle : idle_)
+    if (!idle.empty() && (!oldest || idle.front()->idle_since < oldest->front()->idle_since)) oldest = &idle;
+  if (!oldest) return;  // taken meanwhile: its request gives it back (closed, as requests wait)
+  oldest->erase(oldest->begin());
+  idle_count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 std::shared_ptr<UpstreamPool> UpstreamPools::get(const std::shared_ptr<UpstreamShared>& up) {
   auto& slot = pools_[up.get()];
-  if (!slot) slot = std::make_shared<UpstreamPool>(ex_, up);
+  if (!slot) {
+    slot = std::make_shared<UpstreamPool>(ex_, up);
+    up->add_pool(slot);
+  }
   return slot;
 }
 

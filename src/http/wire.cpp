@@ -69,6 +69,8 @@ struct Framing {
   int encodings = 0;
   bool chunked = false;
   bool other_encoding = false;
+  bool chunked_seen = false;
+  bool chunked_twice = false;
   std::uint64_t length = 0;
   bool close = false;
   bool keep_alive = false;
@@ -87,11 +89,14 @@ struct Framing {
         if (encodings > 1 || !iequals(h.value, "chunked")) return WireError::bad_transfer_encoding;
         chunked = true;
       } else {
-        // Responses: chunked only when it is the final coding.
+        // Responses: chunked only when it is the final coding, and never applied twice.
         for_each_list_item(h.value, [&](std::string_view item) {
           chunked = iequals(item, "chunked");
+          chunked_twice = chunked_twice || (chunked && chunked_seen);
+          chunked_seen = chunked_seen || chunked;
           other_encoding = other_encoding || !chunked;
         });
+        if (chunked_twice) return WireError::bad_transfer_encoding;
       }
     } else if (iequals(h.name, "connection")) {
       for_each_list_item(h.value, [&](std::string_view item) {
@@ -161,6 +166,8 @@ void ResponseHead::clear() {
   body = BodyKind::none;
   content_length = 0;
   keep_alive = true;
+  chunked_framing = false;
+  other_codings = false;
 }
 
 std::string_view ResponseHead::header(std::string_view name) const {
@@ -261,10 +268,13 @@ WireError parse_response_head(std::string_view head, bool head_request, Response
 
   out.keep_alive = out.version_minor >= 1 ? !f.close : (f.keep_alive && !f.close);
   out.content_length = f.length;  // kept for HEAD answers, which carry no body
+  out.chunked_framing = f.encodings && f.chunked;
+  out.other_codings = f.encodings && f.other_encoding;
   if (head_request || status < 200 || status == 204 || status == 304) {
     out.body = BodyKind::none;
   } else if (f.encodings) {
-    out.body = f.chunked && !f.other_encoding ? BodyKind::chunked : BodyKind::until_close;
+    // RFC 9112 §6.3: chunked as the final coding is chunked framing, whatever comes before it.
+    out.body = f.chunked ? BodyKind::chunked : BodyKind::until_close;
     if (out.body == BodyKind::until_close) out.keep_alive = false;
   } else if (f.lengths) {
     out.body = f.length ? BodyKind::length : BodyKind::none;

@@ -333,9 +333,9 @@ awaitable<bool> Session::send_piece(std::string_view piece, bool chunked) {
   }
   bufs[n++] = net::buffer(piece.data(), piece.size());
   if (chunked) bufs[n++] = net::buffer("\r\n", 2);
-  auto [ec, written] = co_await stream_.write(std::span(bufs.data(), n));
+  bool ok = co_await write_buffers(std::span(bufs.data(), n));
   out_.clear();
-  co_return !ec;
+  co_return ok;
 }
 
 awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadline) {
@@ -349,7 +349,8 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
 
   // SPEC §3 step 8: a storable response is read whole (up to max_response) and
   // stored before the client sees it, so a retry after this answer is a replay.
-  bool capture = ex.idem.locked && policy::is_cacheable_status(resp_.status);
+  // A transfer coding besides chunked (gzip) travels in the framing header only, so it is not stored.
+  bool capture = ex.idem.locked && policy::is_cacheable_status(resp_.status) && !resp_.other_codings;
   std::string captured;
   bool captured_all = false;
   if (capture) {
@@ -358,7 +359,10 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
       captured.append(piece);
     }
     if (step == BodyReader::Step::error) {
+      bool timed_out = c.timed_out;
       c.disarm();
+      if (timed_out)
+        co_return co_await respond(ex, Reason::upstream_timeout, "the upstream did not answer in time");
       co_return co_await respond(ex, Reason::upstream_unavailable, "the upstream connection failed");
     }
     captured_all = step == BodyReader::Step::end;
@@ -388,17 +392,24 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
   http::ClientResponse cr;
   cr.http10 = http10;
   cr.extra = ex.extra_headers;
-  if (captured_all) {
+  bool head_request = ex.head.method == "HEAD";
+  if (head_request) {
+    // A HEAD answer says what a GET would carry, and nothing more: the upstream's
+    // length, or chunked framing, or (close-delimited) no framing header at all.
+    if (!resp_.header("content-length").empty()) {
+      cr.framing = http::ClientResponse::Framing::length;
+      cr.length = resp_.content_length;
+    } else if (resp_.chunked_framing && !http10) {
+      cr.framing = http::ClientResponse::Framing::chunked;
+    } else {
+      cr.framing = http::ClientResponse::Framing::until_close;
+    }
+  } else if (captured_all) {
     cr.framing = http::ClientResponse::Framing::length;
     cr.length = captured.size();
-    if (ex.head.method == "HEAD") cr.length = resp_.content_length;
   } else {
     switch (resp_.body) {
       case http::BodyKind::none:
-        if (ex.head.method == "HEAD" && !resp_.header("content-length").empty()) {
-          cr.framing = http::ClientResponse::Framing::length;
-          cr.length = resp_.content_length;
-        }
         break;
       case http::BodyKind::length:
         cr.framing = http::ClientResponse::Framing::length;
@@ -419,11 +430,14 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
   out_.clear();
   http::build_client_head(resp_, cr, out_);
   account(ex, resp_.status);
-  set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
 
   bool client_ok = true;
   bool chunked = cr.framing == http::ClientResponse::Framing::chunked;
-  if (captured_all) {
+  if (head_request) {
+    client_ok = co_await write(out_);  // a head only: the body is empty whatever the framing says
+    out_.clear();
+    step = co_await body.next(piece);  // BodyKind::none: the end
+  } else if (captured_all) {
     client_ok = co_await write(out_, captured);
     ex.bytes_out = captured.size();
   } else {

@@ -105,6 +105,21 @@ void Session::close_when_idle() {
   }
 }
 
+void Session::release_large_buffers() {
+  // A keep-alive connection keeps small buffers for the next request, never the
+  // memory of its largest one (a 1 MiB chunked body, a 60 KiB head).
+  constexpr std::size_t kKeep = 16 * 1024;
+  auto trim = [](std::string& s) {
+    if (s.capacity() > kKeep) std::string().swap(s);
+  };
+  trim(ex_.body);
+  trim(ex_.raw_head);
+  trim(resp_raw_);
+  trim(out_);
+  trim(up_head_);
+  buf_.shrink_if_empty(kKeep);
+}
+
 void Session::set_deadline(TimePoint tp) {
   watchdog_.set(tp, *this, [](Session& s) {
     s.client_timed_out_ = true;
@@ -127,7 +142,15 @@ awaitable<bool> Session::read_more() {
 
 awaitable<bool> Session::write(std::string_view a, std::string_view b) {
   std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()), net::buffer(b.data(), b.size())};
+  co_return co_await write_buffers(std::span(bufs.data(), bufs.size()));
+}
+
+awaitable<bool> Session::write_buffers(std::span<const net::const_buffer> bufs) {
+  // Idle means no bytes moving: the client's idle clock runs only while a write waits on it,
+  // so a response that keeps flowing is never cut (the route timeout bounds the upstream side).
+  set_deadline(policy::Clock::now() + idle_timeout_);
   auto [ec, n] = co_await stream_.write(bufs);
+  set_deadline(TimePoint::max());
   co_return !ec;
 }
 
@@ -170,6 +193,7 @@ awaitable<void> Session::serve() {
       if (!lc || listener_->closed.load(std::memory_order_relaxed) || closing_) co_return;
       set_deadline(policy::Clock::now() + lc->idle_timeout);
       header_timeout = lc->header_timeout;
+      idle_timeout_ = lc->idle_timeout;
     }
     std::size_t head_len = 0;
     bool ok = co_await read_head(head_len, header_timeout);
@@ -192,6 +216,7 @@ awaitable<void> Session::serve() {
       keep = co_await handle(ex_);
     finish(ex_);
     if (!keep) co_return;
+    release_large_buffers();
   }
 }
 
@@ -247,6 +272,13 @@ awaitable<bool> Session::read_body(Exchange& ex) {
 
 awaitable<bool> Session::handle(Exchange& ex) {
   auto& h = ex.head;
+  // Every request has an id, also one breakwater answers itself (SPEC §1).
+  if (auto rid = h.header("x-request-id"); !rid.empty()) {
+    ex.request_id.assign(rid);
+  } else {
+    make_request_id(worker_.rng, ex.request_id);
+    ex.request_id_generated = true;
+  }
   if (h.method == "CONNECT") {
     ex.body_consumed = h.body == http::BodyKind::none;
     co_return co_await respond(ex, Reason::method_not_allowed, "CONNECT is not supported");
@@ -268,13 +300,6 @@ awaitable<bool> Session::handle(Exchange& ex) {
   ex.route = &ex.snap->routes[static_cast<std::size_t>(idx)];
   auto& rc = *ex.route->cfg;
   if (!rc.enabled) co_return co_await respond(ex, Reason::route_disabled, "the route is disabled");
-
-  if (auto rid = h.header("x-request-id"); !rid.empty()) {
-    ex.request_id.assign(rid);
-  } else {
-    make_request_id(worker_.rng, ex.request_id);
-    ex.request_id_generated = true;
-  }
 
   if (rc.rate_limit) {
     auto& rl = *rc.rate_limit;
@@ -378,9 +403,7 @@ awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail
   out_.append("\r\n");
   bool head_only = ex.head.method == "HEAD";
   ex.bytes_out = head_only ? 0 : body.size();
-  set_deadline(policy::Clock::now() + (ex.listener ? ex.listener->idle_timeout : std::chrono::seconds(60)));
   bool ok = co_await write(out_, head_only ? std::string_view{} : std::string_view(body));
-  set_deadline(TimePoint::max());
   co_return ok && !close;
 }
 
@@ -402,11 +425,10 @@ void Session::finish(Exchange& ex) {
   if (!log.enabled()) return;
   std::string line;
   line.reserve(512);
+  // A request refused before its head was read still gets an id of its own.
+  if (ex.request_id.empty()) make_request_id(worker_.rng, ex.request_id);
   line.append("{\"ts\":\"").append(rfc3339_now()).append("\",\"request_id\":");
-  if (ex.request_id.empty())
-    line.append("null");
-  else
-    append_json_string(line, ex.request_id);
+  append_json_string(line, ex.request_id);
   line.append(",\"client\":");
   append_json_string(line, client_addr_);
   line.append(",\"listener\":");

@@ -26,6 +26,14 @@ class ByteBuffer final {
     if (begin_ >= end_) begin_ = end_ = 0;
   }
   void clear() { begin_ = end_ = 0; }
+  // Gives the memory back when nothing is buffered and more than `keep` is held.
+  void shrink_if_empty(std::size_t keep) {
+    if (empty() && cap_ > keep) {
+      data_.reset();
+      cap_ = 0;
+      begin_ = end_ = 0;
+    }
+  }
   // Room for at least `min` more bytes at the write end.
   std::pair<char*, std::size_t> prepare(std::size_t min = 4096) {
     if (cap_ - end_ < min) {

@@ -2,8 +2,10 @@
 // Keep-alive connections to upstreams. Pools are per worker thread (no locks on
 // the hot path); the connection limit and round robin are shared by all workers.
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -19,20 +21,45 @@ namespace breakwater::http {
 
 using policy::TimePoint;
 
+class UpstreamPool;
+
 // One upstream as configured, shared by every worker; replaced when its config changes.
+// `max_connections` is a count of slots: a connection holds one from before its
+// connect until it closes. Waiting for a slot is first come, first served, and a
+// waiter makes an idle connection of any worker close to free one (SPEC §5).
 struct UpstreamShared final {
   explicit UpstreamShared(config::UpstreamConfig c);
   const config::UpstreamConfig cfg;
   const std::vector<std::string> names;  // "host:port" per endpoint, for logs and Host fallback
-  std::atomic<int> open{0};
+  std::atomic<int> open{0};              // slots held: open (or opening) connections of all workers
   std::atomic<std::uint64_t> rr{0};
   std::vector<std::atomic<std::int64_t>> failed_until;  // per endpoint, steady-clock ns
   std::atomic<bool> retired{false};
   std::shared_ptr<net::ssl::context> tls;  // when cfg.tls
+
+  // A slot now, without waiting, when no one waits before us.
+  [[nodiscard]] bool try_take_slot();
+  // A slot by `deadline`, in arrival order; false when the deadline passed first.
+  awaitable<bool> take_slot(net::any_io_executor ex, TimePoint deadline);
+  // Gives a slot back: to the oldest waiter when there is one.
+  void release_slot();
+  // True while requests wait for a slot: a connection given back is then closed, not pooled.
+  [[nodiscard]] bool contended() const { return waiting_.load() > 0; }
+  void add_pool(const std::shared_ptr<UpstreamPool>& pool);
+
+ private:
+  struct Waiter;
+  bool grant_locked();  // mu_ held: hands free slots to waiters in order
+  void evict_idle_locked();
+  std::mutex mu_;  // slow path only: waiters and the pools to ask for an idle connection
+  std::deque<std::shared_ptr<Waiter>> waiters_;
+  std::atomic<int> waiting_{0};
+  std::vector<std::weak_ptr<UpstreamPool>> pools_;
 };
 
 class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
  public:
+  // Takes over a slot already held (UpstreamShared::try_take_slot / take_slot).
   UpstreamConn(const net::any_io_executor& ex, std::shared_ptr<UpstreamShared> up, std::size_t endpoint);
   ~UpstreamConn();
   UpstreamConn(const UpstreamConn&) = delete;
@@ -41,6 +68,9 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
   // Closes the socket at `deadline`; `timed_out` tells the reader why it failed.
   void arm(TimePoint deadline);
   void disarm();
+  // Idle in a pool: still open, and nothing arrived since its last response
+  // (no EOF, no stray byte that would answer the next request). Does not block.
+  [[nodiscard]] bool quiet();
 
   Stream stream;
   ByteBuffer rbuf{32 * 1024};  // a 16 KiB response arrives in one read
@@ -53,8 +83,6 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
   std::shared_ptr<UpstreamShared> up_;
   Watchdog watchdog_;
 };
-
-class UpstreamPool;
 
 // A connection on loan from a pool: returned on destruction, kept only if marked reusable.
 class Lease final {
@@ -102,13 +130,18 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {
   awaitable<Acquired> connect(TimePoint deadline, std::size_t ep);
   void give_back(std::shared_ptr<UpstreamConn> c, bool reusable);
   void sweep(TimePoint now);
+  // Closes the longest-idle connection (another worker waits for its slot).
+  void evict_one();
   [[nodiscard]] const std::shared_ptr<UpstreamShared>& shared() const { return up_; }
+  [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
+  [[nodiscard]] int idle_count() const { return idle_count_.load(std::memory_order_relaxed); }
 
  private:
   std::size_t pick_endpoint(TimePoint now);
   net::any_io_executor ex_;
   std::shared_ptr<UpstreamShared> up_;
   std::vector<std::vector<std::shared_ptr<UpstreamConn>>> idle_;  // per endpoint, LIFO
+  std::atomic<int> idle_count_{0};  // read by other workers looking for a slot to free
 };
 
 // The pools of one worker, one per upstream in use.

@@ -59,6 +59,8 @@ struct ResponseHead {
   BodyKind body = BodyKind::none;
   std::uint64_t content_length = 0;
   bool keep_alive = true;
+  bool chunked_framing = false;  // Transfer-Encoding ends in chunked (also on a HEAD answer)
+  bool other_codings = false;    // Transfer-Encoding names codings besides chunked (gzip, chunked)
   void clear();
   [[nodiscard]] std::string_view header(std::string_view name) const;
 };

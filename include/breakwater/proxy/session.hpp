@@ -3,6 +3,7 @@
 // path, writes responses in order (so pipelined requests are answered in order).
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "breakwater/http/buffer.hpp"
@@ -95,11 +96,13 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   bool shadow(Exchange& ex, policy::Mode mode, Reason r);
   awaitable<bool> read_more();
   awaitable<bool> write(std::string_view a, std::string_view b = {});
+  awaitable<bool> write_buffers(std::span<const net::const_buffer> bufs);
   // Counts the response in the metrics as its head goes out.
   void account(Exchange& ex, int status);
   // Access log and duration once the response is written.
   void finish(Exchange& ex);
   void set_deadline(TimePoint tp);
+  void release_large_buffers();
 
   Server& server_;
   Worker& worker_;
@@ -115,6 +118,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   std::string up_head_;
   std::string descriptor_;  // rate-limit descriptor of the current request
   Exchange ex_;
+  policy::Duration idle_timeout_ = std::chrono::seconds(60);  // the listener's, for client writes
   bool idle_ = true;
   bool closing_ = false;
   bool client_timed_out_ = false;

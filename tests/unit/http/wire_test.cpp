@@ -149,3 +149,38 @@ TEST_CASE("upstream head drops hop-by-hop and adds forwarding headers") {
         "GET /x HTTP/1.1\r\nHost: a\r\nKeep: me\r\nX-Forwarded-For: 9.9.9.9, 1.2.3.4\r\n"
         "X-Forwarded-Proto: http\r\nX-Request-Id: rid\r\n\r\n");
 }
+
+TEST_CASE("response framing: chunked as the final coding is chunked (RFC 9112 §6.3)") {
+  auto parse_resp = [](const std::string& text, bool head_request, ResponseHead& out) {
+    static std::deque<std::string> keep;
+    return parse_response_head(keep.emplace_back(text), head_request, out);
+  };
+  ResponseHead r;
+  CHECK(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, r) == WireError::none);
+  CHECK(r.body == BodyKind::chunked);
+  CHECK(r.keep_alive);
+  CHECK(r.other_codings);
+  CHECK(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", false, r) ==
+        WireError::none);
+  CHECK(r.body == BodyKind::chunked);
+  CHECK(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", false, r) == WireError::none);
+  CHECK(r.body == BodyKind::until_close);
+  CHECK_FALSE(r.keep_alive);
+  CHECK(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", false, r) ==
+        WireError::bad_transfer_encoding);
+  CHECK(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, r) == WireError::none);
+  CHECK(r.body == BodyKind::none);
+  CHECK(r.chunked_framing);
+  CHECK_FALSE(r.other_codings);
+}
+
+TEST_CASE("client head: other transfer codings stay in the framing header") {
+  static std::string text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nX-A: 1\r\n\r\n";
+  ResponseHead r;
+  REQUIRE(parse_response_head(text, false, r) == WireError::none);
+  ClientResponse c;
+  c.framing = ClientResponse::Framing::chunked;
+  std::string out;
+  build_client_head(r, c, out);
+  CHECK(out == "HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+}
