@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Chaos and soak: breakwater under steady load while the upstream and Redis are
 killed and restarted, SIGHUPs alternate two configs, and a crowd of idle
-connections comes and goes. Loopback only, bounded in time and requests.
+connections comes and goes. The upstream is hostile throughout: it closes idle
+keep-alive connections early (as Node and gunicorn do) and sends stray bytes on
+idle connections, while slow clients upload bodies larger than the replay buffer;
+every answer is checked against its own request (no cross-wired response).
+Loopback only, bounded in time and requests.
 
     tests/chaos.py                    the long run (~30 s, 100 SIGHUPs, 2,000 idle connections)
     tests/chaos.py --short            the CI version (~20 s), also run by ./test.sh (ctest chaos_short)
@@ -11,6 +15,8 @@ upstream or Redis is down, RSS and open descriptors back within 10% of the start
 """
 import argparse
 import http.client
+import itertools
+import json
 import os
 import resource
 import socket
@@ -45,6 +51,9 @@ half_open_calls = 2
 """
 
 
+IDLE_CLOSE = 0.2  # the upstream closes keep-alive connections idle this long (seconds)
+
+
 def proc_stats(pid):
     with open(f"/proc/{pid}/status") as f:
         status = f.read()
@@ -55,16 +64,49 @@ def proc_stats(pid):
 class Load:
     """Keep-alive clients in threads; every response is recorded with its time."""
 
-    def __init__(self, port, threads, max_requests):
+    UPLOAD = b"u" * 70_000  # over the 64 KiB replay buffer: streamed, never resendable
+
+    def __init__(self, port, threads, max_requests, hostile_threads=1):
         self.port, self.stop_flag = port, threading.Event()
         self.results = []  # (t, status or error)
         self.lock = threading.Lock()
         self.max_requests = max_requests
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
+        self.ids = itertools.count()
+        self.threads = [threading.Thread(target=self.run, args=(False,), daemon=True) for _ in range(threads)]
+        self.threads += [threading.Thread(target=self.run, args=(True,), daemon=True)
+                         for _ in range(hostile_threads)]
 
-    def run(self):
+    def one(self, conn, hostile, step):
+        """One request; its outcome is the status, or "crosswired" when the answer is another's."""
+        n = next(self.ids)
+        if hostile and step % 3 == 0:
+            conn.request("GET", "/h/stray")
+            r = conn.getresponse()
+            body = r.read()
+            if r.status == 200 and body != b"ok":
+                print(f"  cross-wired: /stray answered with {body[:60]!r}", file=sys.stderr)
+                return r, "crosswired"
+            return r, r.status
+        if hostile and step % 3 == 1:
+            conn.request("POST", f"/h/echo?upload={n}", body=self.UPLOAD)
+        else:
+            conn.request("GET", f"/h/echo?n={n}" if hostile else f"/echo?n={n}")
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            return r, r.status
+        e = json.loads(body)
+        want = f"/h/echo?upload={n}" if hostile and step % 3 == 1 else f"/h/echo?n={n}" if hostile else f"/echo?n={n}"
+        if e["target"] != want or (hostile and step % 3 == 1 and len(e["body"]) != len(self.UPLOAD)):
+            print(f"  cross-wired: {want} answered for {e['target']} ({len(e['body'])} body bytes)", file=sys.stderr)
+            return r, "crosswired"
+        return r, 200
+
+    def run(self, hostile):
         conn = None
-        while not self.stop_flag.is_set():
+        for step in itertools.count():
+            if self.stop_flag.is_set():
+                return
             with self.lock:
                 if len(self.results) >= self.max_requests:
                     return
@@ -72,10 +114,7 @@ class Load:
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/echo")
-                r = conn.getresponse()
-                r.read()
-                outcome = r.status
+                r, outcome = self.one(conn, hostile, step)
                 if r.getheader("connection", "").lower() == "close":
                     conn.close()
                     conn = None
@@ -85,7 +124,8 @@ class Load:
                 outcome, conn = type(e).__name__, None
             with self.lock:
                 self.results.append((t, outcome))
-            time.sleep(0.002)
+            # The hostile client pauses past the upstream's idle close, so its pooled connections go stale.
+            time.sleep(0.3 if hostile else 0.002)
 
     def start(self):
         for t in self.threads:
@@ -106,9 +146,24 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     upstream, redis = Upstream(), RedisServer()
+    # The hostile upstream serves one slow client only, so its connections sit idle between requests.
+    hostile = Upstream()
+    hostile.idle_close = IDLE_CLOSE
     port, admin = free_port(), free_port()
     store = f'[store]\nbackend = "redis"\nurl = "{redis.url()}"\ntimeout = "50ms"\non_error = "allow"\n'
-    configs = [base_config(port, admin, upstream.port, route("api", "/", POLICIES.format(open=o), timeout="2s"), extra=store) for o in ("300ms", "400ms")]
+    hostile_route = f"""
+[upstream.hostile]
+endpoints = ["127.0.0.1:{hostile.port}"]
+
+[[route]]
+name = "hostile"
+listener = "in"
+upstream = "hostile"
+match = {{ path_prefix = "/h" }}
+timeout = "2s"
+"""
+    configs = [base_config(port, admin, upstream.port, route("api", "/", POLICIES.format(open=o), timeout="2s"),
+                           extra=store + hostile_route) for o in ("300ms", "400ms")]
     bw = Breakwater(configs[0])
     windows = []  # (start, end): failures are expected inside
     grace = 1.5   # breaker open duration + a probe after the upstream is back
@@ -157,7 +212,7 @@ def main():
             return any(a <= ts <= b for a, b in windows)
 
         results = load.results
-        bad = [(ts, o) for ts, o in results if o != 200 and not in_window(ts)]
+        bad = [(ts, o) for ts, o in results if o != 200 and (not in_window(ts) or o == "crosswired")]
         hung = [r for r in results if r[1] == "hung"]
         expected = [r for r in results if r[1] != 200 and in_window(r[0])]
         crashed = bw.proc.poll() is not None
@@ -165,6 +220,7 @@ def main():
         print(f"failed in outage windows: {len(expected)} (expected: upstream down)")
         print(f"failed outside windows:   {len(bad)} {sorted(set(o for _, o in bad))}")
         print(f"hung requests:            {len(hung)}")
+        print(f"cross-wired answers:      {sum(1 for r in results if r[1] == 'crosswired')}")
         print(f"SIGHUP reloads:           {hups} (success {bw.metric('breakwater_config_reloads_total', result='success'):.0f})")
         print(f"idle connections:         {idle_conns} (fds with the crowd: {fds_crowd})")
         print(f"RSS KiB before/after:     {rss0} / {rss1} ({100.0 * (rss1 - rss0) / rss0:+.1f}%)")
@@ -180,6 +236,7 @@ def main():
     finally:
         code = bw.stop()
         upstream.stop()
+        hostile.stop()
         redis.stop()
         if "Sanitizer" in bw.logs():
             print("sanitizer report in breakwater's stderr")

@@ -86,6 +86,7 @@ class Upstream:
     /retry-after/S        503 with Retry-After: S
     /seq/KEY[/MS]         201 "call N" for the Nth call for KEY; the first call waits MS ms
     /sidecar              503 carrying x-breakwater (another sidecar's rejection)
+    /stray                200 "ok", then (20 ms later) a stray extra response on the idle connection
     anything else         200 "ok"
     Leading path segments that name no behaviour are skipped: /api/slow/5 = /slow/5.
     """
@@ -98,6 +99,7 @@ class Upstream:
         self.lock = threading.Lock()
         self.connections = 0
         self.close_after_response = False  # keep-alive in the header, then close shortly after
+        self.idle_close = None  # seconds: idle keep-alive connections are closed early (Node, gunicorn)
         self.live = set()  # open client connections, closed by stop() like a dying process would
         up = self
 
@@ -116,7 +118,9 @@ class Upstream:
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 while True:
                     try:
+                        self.connection.settimeout(up.idle_close)
                         req = read_request(self.rfile)
+                        self.connection.settimeout(None)
                     except (OSError, ValueError):
                         return
                     if req is None:
@@ -169,7 +173,8 @@ class Upstream:
     def respond(self, w, method, target, headers, body):
         path = urllib.parse.urlsplit(target).path
         parts = path.strip("/").split("/")
-        known = ("echo", "status", "slow", "fail", "big", "retry-after", "sidecar", "chunked", "close", "seq")
+        known = ("echo", "status", "slow", "fail", "big", "retry-after", "sidecar", "chunked", "close", "seq",
+                 "stray")
         while len(parts) > 1 and parts[0] not in known:
             parts.pop(0)  # route prefixes like /api are not behaviours
         status, extra, payload = 200, [], b"ok"
@@ -211,6 +216,13 @@ class Upstream:
             for piece in (b"hello ", b"chunked ", b"world"):
                 w.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             w.write(b"0\r\n\r\n")
+            return True
+        elif parts[0] == "stray":
+            # Bytes that arrive after the connection's next use cannot be told apart from its answer
+            # by any proxy: callers give the connection 20 ms of idleness to receive them.
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            time.sleep(0.02)
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSTRAY")
             return True
         elif parts[0] == "close":
             w.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nclose-delimited body")
