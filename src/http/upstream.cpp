@@ -18,6 +18,7 @@ std::int64_t ns(TimePoint t) {
 
 // How long an endpoint that refused a connection is skipped while others remain.
 constexpr auto kEndpointPenalty = std::chrono::seconds(2);
+constexpr std::size_t kMaxResponseHead = 64 * 1024;
 
 }  // namespace
 
@@ -178,6 +179,17 @@ Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
   return out;
 }
 
+awaitable<Opened> UpstreamPool::open_stream(TimePoint deadline, bool fresh) {
+  std::size_t ep = 0;
+  auto acq = take_idle(policy::Clock::now(), fresh, ep);
+  if (!acq.lease) acq = co_await connect(deadline, ep);
+  Opened out;
+  out.address = acq.address;
+  out.failure = acq.failure;
+  if (acq.lease) out.stream = UpstreamStream(std::move(acq.lease));
+  co_return out;
+}
+
 awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
   Acquired out;
   out.address = up_->names[ep];
@@ -277,6 +289,117 @@ void UpstreamPools::sweep(TimePoint now) {
     else
       ++it;
   }
+}
+
+awaitable<bool> UpstreamStream::send(std::span<const net::const_buffer> bufs) {
+  auto [ec, n] = co_await lease_->stream.write(bufs);
+  co_return !ec;
+}
+
+awaitable<error_code> UpstreamStream::read_more(std::size_t min) {
+  auto& c = *lease_;
+  auto [p, room] = c.rbuf.prepare(min);
+  auto [ec, n] = co_await c.stream.read_some(net::buffer(p, room));
+  c.rbuf.commit(n);
+  co_return ec;
+}
+
+awaitable<UpstreamStream::HeadResult> UpstreamStream::read_head(bool head_request) {
+  auto& c = *lease_;
+  HeadResult out{HeadStatus::failed, false};
+  std::size_t scanned = 0;
+  for (;;) {
+    if (!c.rbuf.empty()) {
+      out.received = true;
+      if (auto len = find_head_end(c.rbuf.view(), scanned)) {
+        c.head_raw.assign(c.rbuf.view().substr(0, len));
+        c.rbuf.consume(len);
+        scanned = 0;
+        auto err = parse_response_head(c.head_raw, head_request, c.head);
+        if (err != WireError::none || c.head.status == 101) {
+          if (err != WireError::none) log_warn("an upstream sent a malformed response: " + std::string(describe(err)));
+          out.status = HeadStatus::malformed;
+          co_return out;
+        }
+        if (c.head.status < 200) continue;  // interim response: wait for the final one
+        kind_ = c.head.body;
+        remaining_ = kind_ == BodyKind::length ? c.head.content_length : 0;
+        dec_.reset();
+        pending_ = 0;
+        ended_ = false;
+        out.status = HeadStatus::response;
+        co_return out;
+      }
+      if (c.rbuf.size() > kMaxResponseHead) {
+        out.status = HeadStatus::malformed;
+        co_return out;
+      }
+    }
+    if (co_await read_more(8 * 1024)) co_return out;
+  }
+}
+
+awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piece) {
+  auto& c = *lease_;
+  c.rbuf.consume(pending_);
+  pending_ = 0;
+  for (;;) {
+    switch (kind_) {
+      case BodyKind::none:
+        ended_ = true;
+        co_return Step::end;
+      case BodyKind::length:
+        if (remaining_ == 0) {
+          ended_ = true;
+          co_return Step::end;
+        }
+        if (!c.rbuf.empty()) {
+          auto n = static_cast<std::size_t>(std::min<std::uint64_t>(c.rbuf.size(), remaining_));
+          piece = c.rbuf.view().substr(0, n);
+          pending_ = n;
+          remaining_ -= n;
+          co_return Step::piece;
+        }
+        break;
+      case BodyKind::chunked: {
+        auto st = dec_.next(c.rbuf.view());
+        if (st.status == ChunkedDecoder::Status::error) co_return Step::error;
+        if (st.status == ChunkedDecoder::Status::data) {
+          piece = st.data;
+          pending_ = st.consumed;
+          co_return Step::piece;
+        }
+        c.rbuf.consume(st.consumed);
+        if (st.status == ChunkedDecoder::Status::done) {
+          ended_ = true;
+          co_return Step::end;
+        }
+        if (st.consumed) continue;
+        break;
+      }
+      case BodyKind::until_close:
+        if (!c.rbuf.empty()) {
+          piece = c.rbuf.view();
+          pending_ = piece.size();
+          co_return Step::piece;
+        }
+        break;
+    }
+    auto ec = co_await read_more(16 * 1024);  // a 16 KiB response arrives in one read
+    if (ec == net::error::eof && kind_ == BodyKind::until_close && !c.timed_out) {
+      kind_ = BodyKind::none;
+      continue;
+    }
+    if (ec) co_return Step::error;
+  }
+}
+
+void UpstreamStream::finish(bool reusable) {
+  if (!lease_) return;
+  lease_->disarm();
+  lease_.set_reusable(reusable && ended_ && lease_->head.keep_alive && lease_->head.body != BodyKind::until_close &&
+                      lease_->rbuf.empty());
+  lease_ = Lease{};
 }
 
 }  // namespace breakwater::http

@@ -12,7 +12,6 @@
 namespace breakwater::proxy {
 namespace {
 
-constexpr std::size_t kMaxResponseHead = 64 * 1024;
 // Retries resend bodies up to this size (SPEC §3 step 6).
 constexpr std::size_t kReplayableBody = 64 * 1024;
 
@@ -41,18 +40,11 @@ policy::OutcomeLabel label(const RouteRuntime& rt, const policy::AttemptOutcome&
   return policy::OutcomeLabel::reset;
 }
 
-awaitable<error_code> read_upstream(http::UpstreamConn& c) {
-  auto [p, room] = c.rbuf.prepare(16 * 1024);
-  auto [ec, n] = co_await c.stream.read_some(net::buffer(p, room));
-  c.rbuf.commit(n);
-  co_return ec;
-}
-
 }  // namespace
 
 struct Session::Attempt {
   policy::AttemptOutcome outcome;
-  http::Lease lease;
+  http::UpstreamStream stream;  // with the response head, when outcome is a response
   bool client_failed = false;
 };
 
@@ -96,8 +88,8 @@ awaitable<bool> Session::forward(Exchange& ex) {
     in.idempotent = idempotent;
     in.body_replayable = ex.body_mode != Exchange::BodyMode::streaming && ex.body.size() <= kReplayableBody;
     if (a.outcome.kind == policy::AttemptKind::response) {
-      in.sidecar_rejection = !resp_.header("x-breakwater").empty();
-      in.retry_after = policy::parse_retry_after(resp_.header("retry-after"));
+      in.sidecar_rejection = !a.stream.head().header("x-breakwater").empty();
+      in.retry_after = policy::parse_retry_after(a.stream.head().header("retry-after"));
     }
     in.time_left = deadline - ended;
     in.u01 = std::uniform_real_distribution<double>(0.0, 1.0)(worker_.rng);
@@ -118,7 +110,7 @@ awaitable<bool> Session::forward(Exchange& ex) {
       break;
     }
     rt.metrics->retries.fetch_add(1, std::memory_order_relaxed);
-    a.lease = {};  // the discarded response's connection is closed, not pooled
+    a.stream = {};  // the discarded response's connection is closed, not pooled
     if (d.delay > policy::Duration::zero()) {
       net::steady_timer pause(worker_.ctx, d.delay);
       co_await pause.async_wait(use_nothrow);
@@ -126,7 +118,7 @@ awaitable<bool> Session::forward(Exchange& ex) {
   }
   switch (a.outcome.kind) {
     case policy::AttemptKind::response:
-      co_return co_await relay(ex, a.lease, deadline);
+      co_return co_await relay(ex, a.stream, deadline);
     case policy::AttemptKind::connect_failure:
       co_return co_await respond(ex, Reason::upstream_unavailable, "could not connect to the upstream");
     case policy::AttemptKind::reset:
@@ -142,19 +134,18 @@ awaitable<void> Session::attempt(Exchange& ex, TimePoint deadline, Attempt& out)
   auto& rc = *ex.route->cfg;
   bool streaming = ex.body_mode == Exchange::BodyMode::streaming;
   for (int round = 0; round < 2; ++round) {
-    std::size_t ep = 0;
-    auto acq = pool->take_idle(policy::Clock::now(), round > 0, ep);
-    if (!acq.lease) acq = co_await pool->connect(deadline, ep);
-    ex.upstream_address.assign(acq.address);
-    if (!acq.lease) {
-      out.outcome = {acq.failure, 0};
+    auto opened = co_await pool->open_stream(deadline, round > 0);
+    ex.upstream_address.assign(opened.address);
+    if (!opened.stream) {
+      out.outcome = {opened.failure, 0};
       co_return;
     }
-    auto& c = *acq.lease;
-    // A pooled connection the upstream already closed is retried once, fresh,
-    // as long as no request byte we cannot send again was consumed.
-    auto stale = [&] { return c.reused && !c.timed_out && round == 0; };
-    c.arm(deadline);
+    auto& s = opened.stream;
+    // A pooled connection the upstream closed just as it was taken is tried once
+    // more, fresh, as long as no request byte we cannot send again was consumed.
+    auto stale = [&] { return s.reused() && !s.timed_out() && round == 0; };
+    auto failed = [&] { return s.timed_out() ? policy::AttemptKind::timeout : policy::AttemptKind::reset; };
+    s.arm(deadline);
 
     http::UpstreamRequest up;
     up.method = ex.head.method;
@@ -177,64 +168,43 @@ awaitable<void> Session::attempt(Exchange& ex, TimePoint deadline, Attempt& out)
     up_head_.clear();
     http::build_upstream_head(ex.head, up, up_head_);
     std::array<net::const_buffer, 2> bufs{net::buffer(up_head_), net::buffer(ex.body)};
-    auto [wec, wn] = co_await c.stream.write(bufs);
-    if (wec) {
+    if (!co_await s.send(bufs)) {
       if (stale()) continue;
-      out.outcome = {c.timed_out ? policy::AttemptKind::timeout : policy::AttemptKind::reset, 0};
+      out.outcome = {failed(), 0};
       co_return;
     }
     if (streaming) {
       bool client_failed = false;
-      bool ok = co_await pump_body(ex, c, client_failed);
+      bool ok = co_await pump_body(ex, s, client_failed);
       if (client_failed) {
         out.client_failed = true;
         co_return;
       }
       if (!ok) {
-        out.outcome = {c.timed_out ? policy::AttemptKind::timeout : policy::AttemptKind::reset, 0};
+        out.outcome = {failed(), 0};
         co_return;
       }
     }
-    std::size_t scanned = 0;
-    bool received = false;
-    for (;;) {
-      if (!c.rbuf.empty()) {
-        auto len = http::find_head_end(c.rbuf.view(), scanned);
-        if (len) {
-          resp_raw_.assign(c.rbuf.view().substr(0, len));
-          c.rbuf.consume(len);
-          scanned = 0;
-          auto err = http::parse_response_head(resp_raw_, ex.head.method == "HEAD", resp_);
-          if (err != http::WireError::none || resp_.status == 101) {
-            log_warn("upstream " + ex.upstream_address + " sent a malformed response: " +
-                     std::string(http::describe(err)));
-            out.outcome = {policy::AttemptKind::reset, 0};
-            co_return;
-          }
-          if (resp_.status < 200) continue;  // interim response: wait for the final one
-          out.outcome = {policy::AttemptKind::response, resp_.status};
-          out.lease = std::move(acq.lease);
-          co_return;
-        }
-        if (c.rbuf.size() > kMaxResponseHead) {
-          out.outcome = {policy::AttemptKind::reset, 0};
-          co_return;
-        }
-      }
-      auto [p, room] = c.rbuf.prepare(8 * 1024);
-      auto [ec, n] = co_await c.stream.read_some(net::buffer(p, room));
-      if (ec) break;
-      c.rbuf.commit(n);
-      received = true;
+    auto head = co_await s.read_head(ex.head.method == "HEAD");
+    switch (head.status) {
+      case http::UpstreamStream::HeadStatus::response:
+        out.outcome = {policy::AttemptKind::response, s.head().status};
+        out.stream = std::move(s);
+        co_return;
+      case http::UpstreamStream::HeadStatus::malformed:
+        log_warn("upstream " + ex.upstream_address + " sent a malformed response");
+        out.outcome = {policy::AttemptKind::reset, 0};
+        co_return;
+      case http::UpstreamStream::HeadStatus::failed:
+        if (!head.received && stale() && !streaming) continue;
+        out.outcome = {failed(), 0};
+        co_return;
     }
-    if (!received && stale() && !streaming) continue;
-    out.outcome = {c.timed_out ? policy::AttemptKind::timeout : policy::AttemptKind::reset, 0};
-    co_return;
   }
   out.outcome = {policy::AttemptKind::reset, 0};
 }
 
-awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamConn& c, bool& client_failed) {
+awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamStream& s, bool& client_failed) {
   while (ex.stream_remaining) {
     if (buf_.empty()) {
       set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
@@ -244,8 +214,8 @@ awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamConn& c, bool& cl
       }
     }
     auto take = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), ex.stream_remaining));
-    auto [ec, n] = co_await c.stream.write(net::buffer(buf_.view().data(), take));
-    if (ec) co_return false;
+    std::array<net::const_buffer, 1> piece{net::buffer(buf_.view().data(), take)};
+    if (!co_await s.send(piece)) co_return false;
     buf_.consume(take);
     ex.stream_remaining -= take;
     ex.bytes_in += take;
@@ -254,73 +224,6 @@ awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamConn& c, bool& cl
   set_deadline(TimePoint::max());
   co_return true;
 }
-
-namespace {
-
-// Decoded pieces of an upstream body, whatever its framing. A piece points into
-// the connection's buffer and stays valid until the next call.
-class BodyReader final {
- public:
-  enum class Step { piece, end, error };
-  BodyReader(http::UpstreamConn& c, const http::ResponseHead& r)
-      : c_(c), kind_(r.body), remaining_(r.body == http::BodyKind::length ? r.content_length : 0) {}
-
-  awaitable<Step> next(std::string_view& piece) {
-    c_.rbuf.consume(pending_);
-    pending_ = 0;
-    for (;;) {
-      switch (kind_) {
-        case http::BodyKind::none:
-          co_return Step::end;
-        case http::BodyKind::length:
-          if (remaining_ == 0) co_return Step::end;
-          if (!c_.rbuf.empty()) {
-            auto n = static_cast<std::size_t>(std::min<std::uint64_t>(c_.rbuf.size(), remaining_));
-            piece = c_.rbuf.view().substr(0, n);
-            pending_ = n;
-            remaining_ -= n;
-            co_return Step::piece;
-          }
-          break;
-        case http::BodyKind::chunked: {
-          auto st = dec_.next(c_.rbuf.view());
-          if (st.status == http::ChunkedDecoder::Status::error) co_return Step::error;
-          if (st.status == http::ChunkedDecoder::Status::data) {
-            piece = st.data;
-            pending_ = st.consumed;
-            co_return Step::piece;
-          }
-          c_.rbuf.consume(st.consumed);
-          if (st.status == http::ChunkedDecoder::Status::done) co_return Step::end;
-          if (st.consumed) continue;
-          break;
-        }
-        case http::BodyKind::until_close:
-          if (!c_.rbuf.empty()) {
-            piece = c_.rbuf.view();
-            pending_ = piece.size();
-            co_return Step::piece;
-          }
-          break;
-      }
-      auto ec = co_await read_upstream(c_);
-      if (ec == net::error::eof && kind_ == http::BodyKind::until_close && !c_.timed_out) {
-        kind_ = http::BodyKind::none;
-        continue;
-      }
-      if (ec) co_return Step::error;
-    }
-  }
-
- private:
-  http::UpstreamConn& c_;
-  http::BodyKind kind_;
-  std::uint64_t remaining_;
-  http::ChunkedDecoder dec_;
-  std::size_t pending_ = 0;
-};
-
-}  // namespace
 
 awaitable<bool> Session::send_piece(std::string_view piece, bool chunked) {
   char size[24];
@@ -338,38 +241,38 @@ awaitable<bool> Session::send_piece(std::string_view piece, bool chunked) {
   co_return ok;
 }
 
-awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadline) {
-  auto& c = *lease;
-  c.arm(deadline);  // the body is bounded by the route timeout
+awaitable<bool> Session::relay(Exchange& ex, http::UpstreamStream& body, TimePoint deadline) {
+  body.arm(deadline);  // the body is bounded by the route timeout
+  auto& resp = body.head();
   bool http10 = ex.head.version_minor == 0;
   bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;
-  BodyReader body(c, resp_);
   std::string_view piece;
-  auto step = BodyReader::Step::end;
+  using Step = http::UpstreamStream::Step;
+  auto step = Step::end;
 
   // SPEC §3 step 8: a storable response is read whole (up to max_response) and
   // stored before the client sees it, so a retry after this answer is a replay.
   // A transfer coding besides chunked (gzip) travels in the framing header only, so it is not stored.
-  bool capture = ex.idem.locked && policy::is_cacheable_status(resp_.status) && !resp_.other_codings;
+  bool capture = ex.idem.locked && policy::is_cacheable_status(resp.status) && !resp.other_codings;
   std::string captured;
   bool captured_all = false;
   if (capture) {
-    while ((step = co_await body.next(piece)) == BodyReader::Step::piece) {
+    while ((step = co_await body.next_body(piece)) == Step::piece) {
       if (captured.size() + piece.size() > ex.idem.max_response) break;  // too large: streamed, not stored
       captured.append(piece);
     }
-    if (step == BodyReader::Step::error) {
-      bool timed_out = c.timed_out;
-      c.disarm();
+    if (step == Step::error) {
+      bool timed_out = body.timed_out();
+      body.disarm();
       if (timed_out)
         co_return co_await respond(ex, Reason::upstream_timeout, "the upstream did not answer in time");
       co_return co_await respond(ex, Reason::upstream_unavailable, "the upstream connection failed");
     }
-    captured_all = step == BodyReader::Step::end;
+    captured_all = step == Step::end;
     if (captured_all) {
-      policy::StoredResponse stored{resp_.status, {}, captured};
-      std::string_view connection = resp_.header("connection");
-      for (auto& h : resp_.headers) {
+      policy::StoredResponse stored{resp.status, {}, captured};
+      std::string_view connection = resp.header("connection");
+      for (auto& h : resp.headers) {
         if (http::is_hop_by_hop(h.name, connection) || http::iequals(h.name, "content-length") ||
             http::iequals(h.name, "set-cookie") || http::iequals(h.name, "date"))
           continue;
@@ -396,10 +299,10 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
   if (head_request) {
     // A HEAD answer says what a GET would carry, and nothing more: the upstream's
     // length, or chunked framing, or (close-delimited) no framing header at all.
-    if (!resp_.header("content-length").empty()) {
+    if (!resp.header("content-length").empty()) {
       cr.framing = http::ClientResponse::Framing::length;
-      cr.length = resp_.content_length;
-    } else if (resp_.chunked_framing && !http10) {
+      cr.length = resp.content_length;
+    } else if (resp.chunked_framing && !http10) {
       cr.framing = http::ClientResponse::Framing::chunked;
     } else {
       cr.framing = http::ClientResponse::Framing::until_close;
@@ -408,12 +311,12 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
     cr.framing = http::ClientResponse::Framing::length;
     cr.length = captured.size();
   } else {
-    switch (resp_.body) {
+    switch (resp.body) {
       case http::BodyKind::none:
         break;
       case http::BodyKind::length:
         cr.framing = http::ClientResponse::Framing::length;
-        cr.length = resp_.content_length;
+        cr.length = resp.content_length;
         break;
       case http::BodyKind::chunked:
       case http::BodyKind::until_close:
@@ -428,15 +331,15 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
   }
   cr.keep_alive = keep;
   out_.clear();
-  http::build_client_head(resp_, cr, out_);
-  account(ex, resp_.status);
+  http::build_client_head(resp, cr, out_);
+  account(ex, resp.status);
 
   bool client_ok = true;
   bool chunked = cr.framing == http::ClientResponse::Framing::chunked;
   if (head_request) {
     client_ok = co_await write(out_);  // a head only: the body is empty whatever the framing says
     out_.clear();
-    step = co_await body.next(piece);  // BodyKind::none: the end
+    step = co_await body.next_body(piece);  // BodyKind::none: the end
   } else if (captured_all) {
     client_ok = co_await write(out_, captured);
     ex.bytes_out = captured.size();
@@ -445,14 +348,14 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
       client_ok = co_await send_piece(captured, chunked);
       ex.bytes_out += captured.size();
     }
-    bool have = capture && step == BodyReader::Step::piece;  // the piece that did not fit
+    bool have = capture && step == Step::piece;  // the piece that did not fit
     while (client_ok) {
-      if (!have && (step = co_await body.next(piece)) != BodyReader::Step::piece) break;
+      if (!have && (step = co_await body.next_body(piece)) != Step::piece) break;
       have = false;
       client_ok = co_await send_piece(piece, chunked);
       ex.bytes_out += piece.size();
     }
-    if (client_ok && step == BodyReader::Step::end) {
+    if (client_ok && step == Step::end) {
       if (chunked)
         client_ok = co_await write(out_, "0\r\n\r\n");
       else if (!out_.empty())
@@ -460,10 +363,8 @@ awaitable<bool> Session::relay(Exchange& ex, http::Lease& lease, TimePoint deadl
       out_.clear();
     }
   }
-  bool upstream_ok = step == BodyReader::Step::end;
-  lease.set_reusable(upstream_ok && client_ok && resp_.keep_alive && resp_.body != http::BodyKind::until_close &&
-                     c.rbuf.empty());
-  c.disarm();
+  bool upstream_ok = step == Step::end;
+  body.finish(client_ok);
   set_deadline(TimePoint::max());
   co_return client_ok && upstream_ok && keep;
 }

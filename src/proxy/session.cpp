@@ -114,7 +114,6 @@ void Session::release_large_buffers() {
   };
   trim(ex_.body);
   trim(ex_.raw_head);
-  trim(resp_raw_);
   trim(out_);
   trim(up_head_);
   buf_.shrink_if_empty(kKeep);

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "breakwater/http/io.hpp"
 #include "breakwater/http/stream.hpp"
 #include "breakwater/http/watchdog.hpp"
+#include "breakwater/http/wire.hpp"
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/policy/time.hpp"
 
@@ -74,6 +76,8 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
 
   Stream stream;
   ByteBuffer rbuf{32 * 1024};  // a 16 KiB response arrives in one read
+  std::string head_raw;        // the current response's head; `head` points into it
+  ResponseHead head;
   bool timed_out = false;
   bool reused = false;
   std::size_t endpoint;
@@ -113,6 +117,58 @@ class Lease final {
   bool reusable_ = false;
 };
 
+// One request/response exchange with an upstream, on a connection lent by a pool.
+// The proxy sends bytes and reads a parsed head and decoded body pieces; it never
+// touches the connection's buffer. Destroyed without finish(true), the connection
+// is closed, not pooled.
+class UpstreamStream final {
+ public:
+  UpstreamStream() = default;
+  explicit UpstreamStream(Lease lease) : lease_(std::move(lease)) {}
+  explicit operator bool() const { return static_cast<bool>(lease_); }
+
+  [[nodiscard]] bool reused() const { return lease_->reused; }  // came from the pool
+  [[nodiscard]] bool timed_out() const { return lease_->timed_out; }
+  // The connection is closed at `deadline` (reads and writes then fail with timed_out()).
+  void arm(TimePoint deadline) { lease_->arm(deadline); }
+  void disarm() { lease_->disarm(); }
+
+  // Request bytes, as they are; false when the connection failed.
+  awaitable<bool> send(std::span<const net::const_buffer> bufs);
+
+  enum class HeadStatus { response, failed, malformed };
+  struct HeadResult {
+    HeadStatus status;
+    bool received = false;  // a byte came back (a stale pooled connection sends none)
+  };
+  // The final response head (interim 1xx skipped); `head_request`: the request was HEAD.
+  awaitable<HeadResult> read_head(bool head_request);
+  [[nodiscard]] const ResponseHead& head() const { return lease_->head; }
+
+  // The response body as decoded pieces, whatever its framing; a piece stays valid
+  // until the next call.
+  enum class Step { piece, end, error };
+  awaitable<Step> next_body(std::string_view& piece);
+  // Done with the exchange: the connection is pooled when `reusable` and the
+  // response was read to its end with nothing after it.
+  void finish(bool reusable);
+
+ private:
+  awaitable<error_code> read_more(std::size_t min);
+  Lease lease_;
+  BodyKind kind_ = BodyKind::none;
+  std::uint64_t remaining_ = 0;
+  ChunkedDecoder dec_;
+  std::size_t pending_ = 0;  // bytes of the last piece, consumed on the next call
+  bool ended_ = false;
+};
+
+struct Opened {
+  UpstreamStream stream;
+  policy::AttemptKind failure = policy::AttemptKind::connect_failure;  // when !stream
+  std::string_view address;  // endpoint tried (UpstreamShared::names, lives with the upstream)
+};
+
 struct Acquired {
   Lease lease;
   policy::AttemptKind failure = policy::AttemptKind::connect_failure;  // when !lease
@@ -123,11 +179,9 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {
  public:
   UpstreamPool(net::any_io_executor ex, std::shared_ptr<UpstreamShared> up);
   ~UpstreamPool();
-  // A pooled connection to the next endpoint in turn, without suspending (`fresh`
-  // skips the pool). Without a lease, `ep` is the endpoint to connect() to.
-  Acquired take_idle(TimePoint now, bool fresh, std::size_t& ep);
-  // A new connection to endpoint `ep`.
-  awaitable<Acquired> connect(TimePoint deadline, std::size_t ep);
+  // A stream on a pooled connection to the next endpoint in turn, else on a new
+  // one (`fresh`: never a pooled one), by `deadline`.
+  awaitable<Opened> open_stream(TimePoint deadline, bool fresh);
   void give_back(std::shared_ptr<UpstreamConn> c, bool reusable);
   void sweep(TimePoint now);
   // Closes the longest-idle connection (another worker waits for its slot).
@@ -138,6 +192,8 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {
 
  private:
   std::size_t pick_endpoint(TimePoint now);
+  Acquired take_idle(TimePoint now, bool fresh, std::size_t& ep);
+  awaitable<Acquired> connect(TimePoint deadline, std::size_t ep);
   net::any_io_executor ex_;
   std::shared_ptr<UpstreamShared> up_;
   std::vector<std::vector<std::shared_ptr<UpstreamConn>>> idle_;  // per endpoint, LIFO

@@ -81,8 +81,8 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   awaitable<bool> forward(Exchange& ex);
   struct Attempt;
   awaitable<void> attempt(Exchange& ex, TimePoint deadline, Attempt& out);
-  awaitable<bool> pump_body(Exchange& ex, http::UpstreamConn& c, bool& client_failed);
-  awaitable<bool> relay(Exchange& ex, http::Lease& lease, TimePoint deadline);
+  awaitable<bool> pump_body(Exchange& ex, http::UpstreamStream& s, bool& client_failed);
+  awaitable<bool> relay(Exchange& ex, http::UpstreamStream& body, TimePoint deadline);
   // SPEC §3 step 4; returns whether the request goes on, or sets `keep` with the answer sent.
   awaitable<bool> idempotency_lookup(Exchange& ex, bool& keep);
   awaitable<void> idempotency_release(Exchange& ex);
@@ -112,8 +112,6 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   std::string client_ip_;
   std::string client_addr_;
   http::ByteBuffer buf_{0};  // allocated when the first byte arrives; grows for large heads or bodies
-  http::ResponseHead resp_;
-  std::string resp_raw_;
   std::string out_;  // response head being written
   std::string up_head_;
   std::string descriptor_;  // rate-limit descriptor of the current request
