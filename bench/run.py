@@ -258,6 +258,9 @@ def main():
     ap.add_argument("--paths", default=os.environ.get("PATHS", "/ok,/16k"))
     ap.add_argument("--conns", default=os.environ.get("CONNS", "32,64"))
     ap.add_argument("--only", default=os.environ.get("ONLY", ""), help="comma-separated target names")
+    ap.add_argument("--baseline", default=os.environ.get("BASELINE", ""),
+                    help="another breakwater binary (e.g. the commit before a refactor), measured as its own "
+                         "targets baseline and baseline-policies in the same interleaved run")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bw-bench-")
     started = []
@@ -279,6 +282,10 @@ def main():
                                                             store='[store]\nbackend = "memory"\n'),
             "breakwater-redis-rl": lambda: start_breakwater(work, args.breakwater, bport, 1, store=redis_store),
         }
+        if args.baseline:
+            targets["baseline"] = lambda: start_breakwater(work, args.baseline, bport, 1)
+            targets["baseline-policies"] = lambda: start_breakwater(work, args.baseline, bport, 1, policies=True,
+                                                                    store='[store]\nbackend = "memory"\n')
         if args.only:
             targets = {k: v for k, v in targets.items() if k in args.only.split(",") or k == "direct"}
         running = {}
@@ -356,6 +363,16 @@ def print_table(results, rss, single, paths, conns, running):
                 per_call = med([r["per_call"] for r in results[("breakwater-redis-rl", path, c)]])
                 print(f"| breakwater-redis-rl | {path} | {c} | {ratio('breakwater')} | {ratio('breakwater-policies')} "
                       f"| {per_call:.1f} |")
+    if "baseline" in running:
+        print("\n| new ÷ baseline binary | path | conns | req/s | proxy CPU µs/req |\n|---|---|---:|---:|---:|")
+        for new, old in (("breakwater", "baseline"), ("breakwater-policies", "baseline-policies")):
+            for path in paths:
+                for c in conns:
+                    if (new, path, c) not in results or (old, path, c) not in results:
+                        continue
+                    n, o = results[(new, path, c)], results[(old, path, c)]
+                    print(f"| {new} | {path} | {c} | {med([r['rps'] for r in n]) / med([r['rps'] for r in o]):.3f} | "
+                          f"{med([r['cpu_us'] for r in n]) / max(1e-9, med([r['cpu_us'] for r in o])):.3f} |")
     print("\n| target | single-connection p50 µs | added vs direct µs |\n|---|---:|---:|")
     for name in running:
         print(f"| {name} | {single[name]:.0f} | {single[name] - single['direct']:.0f} |")

@@ -2,6 +2,7 @@
 # Side-by-side benchmark: direct, nginx, HAProxy and breakwater on loopback.
 #   bench/run.sh                      full run (3 rounds x 10 s per cell, ~25 min)
 #   DURATION=3 ROUNDS=1 bench/run.sh  a quick look
+#   BASELINE=/path/to/old/breakwater bench/run.sh   also measures another binary, side by side
 # Installs wrk, nginx and haproxy from Debian when missing, builds breakwater
 # (Release), and stops everything it started.
 set -euo pipefail
