@@ -53,6 +53,7 @@ void Exchange::reset() {
   attempts = 0;
   bytes_in = bytes_out = 0;
   extra_headers.clear();
+  place.reset();
   idem = Idempotency{};
 }
 
@@ -115,7 +116,7 @@ void Session::release_large_buffers() {
   trim(ex_.body);
   trim(ex_.raw_head);
   trim(out_);
-  trim(up_head_);
+  trim(ex_.up_head);
   buf_.shrink_if_empty(kKeep);
 }
 
@@ -297,76 +298,37 @@ awaitable<bool> Session::handle(Exchange& ex) {
   int idx = ex.snap->table.match(ex.listener->name, {match_host, ex.target.path, h.method, &h.headers});
   if (idx < 0) co_return co_await respond(ex, Reason::route_not_found, "no route matches this request");
   ex.route = &ex.snap->routes[static_cast<std::size_t>(idx)];
-  auto& rc = *ex.route->cfg;
-  if (!rc.enabled) co_return co_await respond(ex, Reason::route_disabled, "the route is disabled");
-
-  if (rc.rate_limit) {
-    auto& rl = *rc.rate_limit;
-    auto& descriptor = descriptor_;  // reused request after request
-    descriptor.clear();
-    for (auto& part : rl.key) {
-      if (!descriptor.empty()) descriptor.push_back('\x1f');
-      switch (part.kind) {
-        case policy::DescriptorPart::Kind::client_ip: descriptor.append(client_ip_); break;
-        case policy::DescriptorPart::Kind::header: descriptor.append(h.header(part.header)); break;
-        case policy::DescriptorPart::Kind::route: descriptor.append(rc.name); break;
-      }
-    }
-    auto& params = ex.route->gcra;
-    auto& st = *ex.snap->store;
-    std::optional<policy::GcraOutcome> o;
-    if (st.synchronous())
-      o = st.rate_limit_now(rc.name, descriptor, params);
-    else
-      o = co_await st.rate_limit(worker_.index, rc.name, descriptor, params);
-    if (!o) {
-      server_.registry().global.store_errors.fetch_add(1, std::memory_order_relaxed);
-      if (!ex.snap->config.store.on_error_allow && !shadow(ex, rl.mode, Reason::store_unavailable))
-        co_return co_await respond(ex, Reason::store_unavailable, "the rate-limit store did not answer");
-    } else {
-      auto rh = policy::rate_headers(params, *o);
-      ex.extra_headers.append(ex.route->rate_policy_line);
-      policy::append_rate_limit_line(ex.extra_headers, rh);
-      if (!o->allowed && !shadow(ex, rl.mode, Reason::rate_limited))
-        co_return co_await respond(ex, Reason::rate_limited, "the route's rate limit is exhausted",
-                                   static_cast<int>(rh.retry_after_s));
-    }
-  }
-
-  if (rc.idempotency) {
-    bool keep = false;
-    if (!co_await idempotency_lookup(ex, keep)) co_return keep;
-  }
-
+  auto v = co_await pipeline_.admit(ex);
   bool keep = false;
-  {
-    std::optional<BulkheadPermit> place;
-    if (auto& bh = ex.route->bulkhead) {
-      auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
-      if (entry.waiter)
-        place = co_await bh->wait(std::move(entry.waiter), entry.id);
-      else
-        place = std::move(entry.permit);
-      if (!place && !shadow(ex, bh->mode(), Reason::bulkhead_full)) {
-        co_return co_await respond(ex, Reason::bulkhead_full, "the route's bulkhead is full", 1);
-      }
-    }
-    keep = co_await forward(ex);
+  if (v.proceeds()) {
+    auto f = co_await pipeline_.forward(ex);
+    if (f.client_failed)
+      keep = false;
+    else if (f.verdict.proceeds())
+      keep = co_await relay(ex, f.stream, f.deadline);
+    else
+      keep = co_await answer(ex, f.verdict);
+  } else {
+    keep = co_await answer(ex, v);
   }
-  if (ex.idem.unsettled()) co_await idempotency_release(ex);  // not when the response was stored
+  ex.place.reset();
+  if (ex.idem.unsettled()) co_await pipeline_.release(ex);  // not when the response was stored
   co_return keep;
 }
 
-bool Session::shadow(Exchange& ex, policy::Mode mode, Reason r) {
-  if (mode != policy::Mode::shadow) return false;
-  ex.route->metrics->shadow[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
-  ex.extra_headers.append("x-breakwater-shadow: ").append(reason_name(r)).append("\r\n");
-  return true;
+awaitable<bool> Session::answer(Exchange& ex, const Verdict& v) {
+  switch (v.kind) {
+    case Verdict::Kind::local_reply: co_return co_await respond(ex, v.reason, v.detail, v.retry_after);
+    case Verdict::Kind::replay: co_return co_await replay(ex, *v.stored);
+    case Verdict::Kind::proceed:
+    case Verdict::Kind::abandon: break;
+  }
+  co_return false;
 }
 
 awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail, int retry_after) {
   // Nothing generated is stored: free the key first, so an immediate retry can run.
-  if (ex.idem.unsettled()) co_await idempotency_release(ex);
+  if (ex.idem.unsettled()) co_await pipeline_.release(ex);
   int status = reason_status(r);
   ex.reason = r;
   account(ex, status);

@@ -41,6 +41,45 @@ class SharedBreaker final {
   policy::CircuitBreaker cb_;
 };
 
+// One call's permit from a breaker, RAII: recorded once, or cancelled on any
+// other way out (the client went away, the budget refused the retry).
+class BreakerCall final {
+ public:
+  BreakerCall() = default;
+  BreakerCall(SharedBreaker* b, policy::TimePoint now) : b_(b) {
+    if (b_) p_ = b_->acquire(now);
+  }
+  BreakerCall(BreakerCall&& o) noexcept : b_(o.b_), p_(o.p_) { o.b_ = nullptr; }
+  BreakerCall& operator=(BreakerCall&& o) noexcept {
+    if (this != &o) {
+      cancel();
+      b_ = o.b_;
+      p_ = o.p_;
+      o.b_ = nullptr;
+    }
+    return *this;
+  }
+  BreakerCall(const BreakerCall&) = delete;
+  BreakerCall& operator=(const BreakerCall&) = delete;
+  ~BreakerCall() { cancel(); }
+
+  // No breaker, or the breaker lets this call through.
+  [[nodiscard]] bool allowed() const { return !b_ || p_.allowed; }
+  [[nodiscard]] policy::Duration retry_after() const { return p_.retry_after; }
+  void record(bool failure, policy::Duration took, policy::TimePoint now) {
+    if (b_ && p_.allowed) b_->record(p_, failure, took, now);
+    b_ = nullptr;
+  }
+  void cancel() {
+    if (b_ && p_.allowed) b_->cancel(p_);
+    b_ = nullptr;
+  }
+
+ private:
+  SharedBreaker* b_ = nullptr;
+  policy::BreakerPermit p_{true, false, 0, {}};
+};
+
 class SharedBulkhead;
 
 // A place in the bulkhead; given back on destruction.

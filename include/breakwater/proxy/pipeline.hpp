@@ -1,0 +1,68 @@
+#pragma once
+// The request path of SPEC §3 as stages over one Exchange, whatever protocol
+// the client speaks: kill switch, rate limit, idempotency lookup, bulkhead
+// (admit), then the attempt loop, then storing or releasing the idempotency key.
+// Each stage answers with a Verdict; the codec renders local replies and replays.
+#include <random>
+#include <string_view>
+
+#include "breakwater/http/io.hpp"
+#include "breakwater/http/upstream.hpp"
+#include "breakwater/proxy/exchange.hpp"
+
+namespace breakwater::proxy {
+
+class Server;
+struct Worker;
+
+// What the pipeline needs from the client side of a request.
+class ClientSide {
+ public:
+  virtual ~ClientSide() = default;
+  // Reads the rest of a streamed request body into Exchange::body (for a fingerprint).
+  virtual awaitable<bool> read_rest_of_body(Exchange& ex) = 0;
+  // Copies the rest of a streamed request body to the upstream; false with
+  // `client_failed` when the client went away, without it when the upstream failed.
+  virtual awaitable<bool> pump_body(Exchange& ex, http::UpstreamStream& s, bool& client_failed) = 0;
+  [[nodiscard]] virtual std::string_view client_ip() const = 0;
+  [[nodiscard]] virtual bool is_tls() const = 0;
+};
+
+// The outcome of the attempt loop: the upstream response to relay, or a local reply.
+struct Forwarded {
+  Verdict verdict;              // proceed: relay `stream`
+  http::UpstreamStream stream;  // the response head read, its body not yet
+  bool client_failed = false;   // the client went away: nothing to answer
+  TimePoint deadline{};         // the route timeout, bounding the body
+};
+
+class Pipeline final {
+ public:
+  Pipeline(Server& server, Worker& worker, ClientSide& client) : server_(server), worker_(worker), client_(client) {}
+
+  // Stages 2-5: kill switch, rate limit, idempotency lookup, bulkhead.
+  awaitable<Verdict> admit(Exchange& ex);
+  // Stages 6-7: the attempt loop under the breaker, retries and the budget.
+  awaitable<Forwarded> forward(Exchange& ex);
+  // Stage 8: a storable response, read whole, is kept before the client sees it.
+  awaitable<void> store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body);
+  // Stage 8, otherwise: the key is freed so a retry can run again.
+  awaitable<void> release(Exchange& ex);
+  // A policy said no: in shadow mode it is counted and marked and the request goes on.
+  Verdict reject(Exchange& ex, policy::Mode mode, Reason r, std::string_view detail, int retry_after = 0);
+
+ private:
+  Verdict kill_switch(Exchange& ex);
+  awaitable<Verdict> rate_limit(Exchange& ex);
+  Verdict rate_decision(Exchange& ex, const std::optional<policy::GcraOutcome>& o);
+  awaitable<Verdict> idempotency(Exchange& ex);
+  awaitable<Verdict> bulkhead(Exchange& ex);
+  struct Attempt;
+  awaitable<void> attempt(Exchange& ex, TimePoint deadline, Attempt& out);
+
+  Server& server_;
+  Worker& worker_;
+  ClientSide& client_;
+};
+
+}  // namespace breakwater::proxy

@@ -1,0 +1,387 @@
+// The request path of SPEC §3, stage by stage. Protocol-neutral: bytes to and
+// from the client are the codec's (ClientSide), bytes to and from the upstream
+// the pool's (UpstreamStream).
+#include "breakwater/proxy/pipeline.hpp"
+
+#include <algorithm>
+
+#include "breakwater/http/text.hpp"
+#include "breakwater/log.hpp"
+#include "breakwater/policy/idempotency.hpp"
+#include "breakwater/policy/rate_limit.hpp"
+#include "breakwater/policy/retry.hpp"
+#include "breakwater/proxy/server.hpp"
+#include "breakwater/store/hash.hpp"
+
+namespace breakwater::proxy {
+namespace {
+
+// Retries resend bodies up to this size (SPEC §3 step 6).
+constexpr std::size_t kReplayableBody = 64 * 1024;
+
+bool is_failure_status(const RouteRuntime& rt, int status) {
+  if (rt.breaker) return rt.breaker->is_failure_status(status);
+  return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+bool is_failure(const RouteRuntime& rt, const policy::AttemptOutcome& o) {
+  return o.kind != policy::AttemptKind::response || is_failure_status(rt, o.status);
+}
+
+int ceil_seconds(policy::Duration d) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  return static_cast<int>(std::max<long long>(1, (ms + 999) / 1000));
+}
+
+policy::OutcomeLabel label(const RouteRuntime& rt, const policy::AttemptOutcome& o) {
+  switch (o.kind) {
+    case policy::AttemptKind::response:
+      return is_failure_status(rt, o.status) ? policy::OutcomeLabel::failure : policy::OutcomeLabel::success;
+    case policy::AttemptKind::connect_failure: return policy::OutcomeLabel::connect_failure;
+    case policy::AttemptKind::reset: return policy::OutcomeLabel::reset;
+    case policy::AttemptKind::timeout: return policy::OutcomeLabel::timeout;
+  }
+  return policy::OutcomeLabel::reset;
+}
+
+std::string random_token(std::mt19937_64& rng) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string t(32, '0');
+  std::uint64_t a = rng(), b = rng();
+  for (int i = 0; i < 16; ++i) {
+    t[static_cast<std::size_t>(i)] = hex[(a >> (4 * i)) & 15];
+    t[static_cast<std::size_t>(16 + i)] = hex[(b >> (4 * i)) & 15];
+  }
+  return t;
+}
+
+void count(const Exchange& ex, IdempotencyOutcome o) {
+  ex.route->metrics->idempotency[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+Verdict Pipeline::reject(Exchange& ex, policy::Mode mode, Reason r, std::string_view detail, int retry_after) {
+  if (mode != policy::Mode::shadow) return Verdict::local(r, detail, retry_after);
+  ex.route->metrics->shadow[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  ex.extra_headers.append("x-breakwater-shadow: ").append(reason_name(r)).append("\r\n");
+  return Verdict::proceed();
+}
+
+awaitable<Verdict> Pipeline::admit(Exchange& ex) {
+  auto v = kill_switch(ex);
+  if (!v.proceeds()) co_return v;
+  auto& rc = *ex.route->cfg;
+  if (rc.rate_limit) {
+    v = co_await rate_limit(ex);
+    if (!v.proceeds()) co_return v;
+  }
+  if (rc.idempotency) {
+    v = co_await idempotency(ex);
+    if (!v.proceeds()) co_return v;
+  }
+  if (ex.route->bulkhead) v = co_await bulkhead(ex);
+  co_return v;
+}
+
+Verdict Pipeline::kill_switch(Exchange& ex) {
+  if (ex.route->cfg->enabled) return Verdict::proceed();
+  return Verdict::local(Reason::route_disabled, "the route is disabled");
+}
+
+awaitable<Verdict> Pipeline::rate_limit(Exchange& ex) {
+  auto& rc = *ex.route->cfg;
+  auto& rl = *rc.rate_limit;
+  auto& descriptor = ex.descriptor;  // reused request after request
+  descriptor.clear();
+  for (auto& part : rl.key) {
+    if (!descriptor.empty()) descriptor.push_back('\x1f');
+    switch (part.kind) {
+      case policy::DescriptorPart::Kind::client_ip: descriptor.append(client_.client_ip()); break;
+      case policy::DescriptorPart::Kind::header: descriptor.append(ex.head.header(part.header)); break;
+      case policy::DescriptorPart::Kind::route: descriptor.append(rc.name); break;
+    }
+  }
+  auto& st = *ex.snap->store;
+  if (st.synchronous()) co_return rate_decision(ex, st.rate_limit_now(rc.name, descriptor, ex.route->gcra));
+  co_return rate_decision(ex, co_await st.rate_limit(worker_.index, rc.name, descriptor, ex.route->gcra));
+}
+
+Verdict Pipeline::rate_decision(Exchange& ex, const std::optional<policy::GcraOutcome>& o) {
+  auto& rl = *ex.route->cfg->rate_limit;
+  if (!o) {
+    server_.registry().global.store_errors.fetch_add(1, std::memory_order_relaxed);
+    if (ex.snap->config.store.on_error_allow) return Verdict::proceed();
+    return reject(ex, rl.mode, Reason::store_unavailable, "the rate-limit store did not answer");
+  }
+  auto rh = policy::rate_headers(ex.route->gcra, *o);
+  ex.extra_headers.append(ex.route->rate_policy_line);
+  policy::append_rate_limit_line(ex.extra_headers, rh);
+  if (o->allowed) return Verdict::proceed();
+  return reject(ex, rl.mode, Reason::rate_limited, "the route's rate limit is exhausted",
+                static_cast<int>(rh.retry_after_s));
+}
+
+awaitable<Verdict> Pipeline::idempotency(Exchange& ex) {
+  auto& rc = *ex.route->cfg;
+  auto& ip = *rc.idempotency;
+  auto& h = ex.head;
+  if (std::find(ip.methods.begin(), ip.methods.end(), h.method) == ip.methods.end()) co_return Verdict::proceed();
+  auto* header = h.find(ip.header);
+  if (!header) {
+    if (ip.required)
+      co_return reject(ex, ip.mode, Reason::idempotency_key_missing, "this route requires an Idempotency-Key");
+    co_return Verdict::proceed();
+  }
+  auto key = policy::parse_idempotency_key(header->value);
+  if (!key)
+    co_return Verdict::local(Reason::bad_request, "the Idempotency-Key must be 1 to 255 visible ASCII characters");
+  // The fingerprint covers the whole body, so a streamed body is buffered after all.
+  if (ex.body_mode == Exchange::BodyMode::streaming && !co_await client_.read_rest_of_body(ex))
+    co_return Verdict::abandon();
+  auto scope = ip.scope_header.empty() ? std::string_view{} : h.header(ip.scope_header);
+  std::string store_key = "bw:idem:{";
+  store_key.append(rc.name).append(":").append(store::sha256_hex(scope)).append(":");
+  store_key.append(store::sha256_hex(*key)).append("}");
+  auto fingerprint = store::sha256_hex(policy::fingerprint_input(h.method, ex.target.path_query, ex.body));
+  auto token = random_token(worker_.rng);
+  auto lock_ttl = ip.lock_timeout ? *ip.lock_timeout : rc.timeout + std::chrono::seconds(5);
+  auto r = co_await ex.snap->store->idem_begin(worker_.index, store_key, fingerprint, token, lock_ttl);
+  if (!r) {
+    server_.registry().global.store_errors.fetch_add(1, std::memory_order_relaxed);
+    if (ex.snap->config.store.on_error_allow) co_return Verdict::proceed();  // forward without the key's protection
+    co_return reject(ex, ip.mode, Reason::store_unavailable, "the idempotency store did not answer");
+  }
+  switch (r->state) {
+    case store::IdemBegin::State::acquired:
+      ex.idem.locked = true;
+      ex.idem.key = std::move(store_key);
+      ex.idem.token = std::move(token);
+      ex.idem.fingerprint = std::move(fingerprint);
+      ex.idem.ttl = ip.ttl;
+      ex.idem.max_response = ip.max_response;
+      co_return Verdict::proceed();
+    case store::IdemBegin::State::in_flight:
+      count(ex, IdempotencyOutcome::in_flight);
+      co_return reject(ex, ip.mode, Reason::idempotency_in_flight,
+                       "a request with this Idempotency-Key is still in flight", 1);
+    case store::IdemBegin::State::mismatch:
+      count(ex, IdempotencyOutcome::reused);
+      co_return reject(ex, ip.mode, Reason::idempotency_key_reused,
+                       "this Idempotency-Key was used with a different request");
+    case store::IdemBegin::State::completed: {
+      if (ip.mode == policy::Mode::shadow) co_return Verdict::proceed();  // shadow: observe, never answer from the store
+      auto stored = policy::decode(r->record);
+      if (!stored) {
+        log_error("unreadable idempotency record for route " + rc.name + "; forwarding");
+        co_return Verdict::proceed();
+      }
+      count(ex, IdempotencyOutcome::replayed);
+      co_return Verdict::replay(std::move(*stored));
+    }
+  }
+  co_return Verdict::proceed();
+}
+
+awaitable<Verdict> Pipeline::bulkhead(Exchange& ex) {
+  auto& bh = ex.route->bulkhead;
+  auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
+  if (entry.waiter)
+    ex.place = co_await bh->wait(std::move(entry.waiter), entry.id);
+  else
+    ex.place = std::move(entry.permit);
+  if (ex.place) co_return Verdict::proceed();
+  co_return reject(ex, bh->mode(), Reason::bulkhead_full, "the route's bulkhead is full", 1);
+}
+
+awaitable<void> Pipeline::release(Exchange& ex) {
+  if (!ex.idem.unsettled()) co_return;
+  ex.idem.settled = true;
+  // Not stored (failure, 5xx, too large): free the key so a retry can run again.
+  (void)co_await ex.snap->store->idem_release(worker_.index, ex.idem.key, ex.idem.token);
+}
+
+awaitable<void> Pipeline::store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body) {
+  policy::StoredResponse stored{resp.status, {}, std::string(body)};
+  std::string_view connection = resp.header("connection");
+  for (auto& h : resp.headers) {
+    if (http::is_hop_by_hop(h.name, connection) || http::iequals(h.name, "content-length") ||
+        http::iequals(h.name, "set-cookie") || http::iequals(h.name, "date"))
+      continue;
+    stored.headers.emplace_back(std::string(h.name), std::string(h.value));
+  }
+  ex.idem.settled = true;
+  bool ok = co_await ex.snap->store->idem_complete(worker_.index, ex.idem.key, ex.idem.token, ex.idem.fingerprint,
+                                                  policy::encode(stored), ex.idem.ttl);
+  if (ok)
+    count(ex, IdempotencyOutcome::stored);
+  else
+    log_warn("route " + ex.route->cfg->name +
+             ": the Idempotency-Key lock was lost or the store failed; the response is not stored");
+}
+
+struct Pipeline::Attempt {
+  policy::AttemptOutcome outcome;
+  http::UpstreamStream stream;  // with the response head, when outcome is a response
+  bool client_failed = false;
+};
+
+awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
+  auto& rt = *ex.route;
+  auto& rc = *rt.cfg;
+  Forwarded out;
+  out.deadline = ex.start + rc.timeout;
+  const policy::RetrySettings* retry = rc.retry ? &*rc.retry : nullptr;
+  if (rt.budget) rt.budget->on_request(policy::Clock::now());
+  bool idempotent = policy::is_idempotent_method(ex.head.method);
+  if (!idempotent && rc.idempotency)
+    idempotent = policy::parse_idempotency_key(ex.head.header(rc.idempotency->header)).has_value();
+
+  BreakerCall call(rt.breaker.get(), policy::Clock::now());
+  if (!call.allowed()) {
+    out.verdict = reject(ex, rt.breaker->mode(), Reason::circuit_open, "the route's circuit breaker is open",
+                         ceil_seconds(call.retry_after()));
+    if (!out.verdict.proceeds()) co_return out;
+  }
+  Attempt a;
+  for (unsigned n = 1;; ++n) {
+    auto started = policy::Clock::now();
+    auto left = out.deadline - started;
+    auto per_try = retry && retry->per_try_timeout ? std::min(*retry->per_try_timeout, left) : left;
+    ex.attempts = n;
+    a = Attempt{};
+    co_await attempt(ex, started + per_try, a);
+    auto ended = policy::Clock::now();
+    if (a.client_failed) {
+      out.client_failed = true;
+      co_return out;  // the breaker call is cancelled on the way out
+    }
+    call.record(is_failure(rt, a.outcome), ended - started, ended);
+    rt.metrics->count_attempt(label(rt, a.outcome));
+    if (!retry) break;
+
+    policy::RetryInput in;
+    in.outcome = a.outcome;
+    in.attempts_done = n;
+    in.idempotent = idempotent;
+    in.body_replayable = ex.body_mode != Exchange::BodyMode::streaming && ex.body.size() <= kReplayableBody;
+    if (a.outcome.kind == policy::AttemptKind::response) {
+      in.sidecar_rejection = !a.stream.head().header("x-breakwater").empty();
+      in.retry_after = policy::parse_retry_after(a.stream.head().header("retry-after"));
+    }
+    in.time_left = out.deadline - ended;
+    in.u01 = std::uniform_real_distribution<double>(0.0, 1.0)(worker_.rng);
+    auto d = policy::decide_retry(*retry, in);
+    if (d.verdict != policy::RetryVerdict::budget_needed) break;
+    if (retry->mode == policy::Mode::shadow) {
+      rt.metrics->shadow_retries.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+    // The breaker is asked before the budget: an attempt it refuses is not a retry.
+    call = BreakerCall(rt.breaker.get(), ended);
+    if (!call.allowed() && rt.breaker->mode() == policy::Mode::enforce) break;
+    if (!rt.budget->try_spend(ended)) {
+      rt.metrics->budget_exhausted.fetch_add(1, std::memory_order_relaxed);
+      break;  // the breaker call is cancelled: no attempt was made under it
+    }
+    rt.metrics->retries.fetch_add(1, std::memory_order_relaxed);
+    a.stream = {};  // the discarded response's connection is closed, not pooled
+    if (d.delay > policy::Duration::zero()) {
+      net::steady_timer pause(worker_.ctx, d.delay);
+      co_await pause.async_wait(use_nothrow);
+    }
+  }
+  switch (a.outcome.kind) {
+    case policy::AttemptKind::response:
+      out.verdict = Verdict::proceed();
+      out.stream = std::move(a.stream);
+      break;
+    case policy::AttemptKind::connect_failure:
+      out.verdict = Verdict::local(Reason::upstream_unavailable, "could not connect to the upstream");
+      break;
+    case policy::AttemptKind::reset:
+      out.verdict = Verdict::local(Reason::upstream_unavailable, "the upstream connection failed");
+      break;
+    case policy::AttemptKind::timeout:
+      out.verdict = Verdict::local(Reason::upstream_timeout, "the upstream did not answer in time");
+      break;
+  }
+  co_return out;
+}
+
+awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out) {
+  auto pool = worker_.pools.get(ex.route->upstream);
+  auto& rc = *ex.route->cfg;
+  bool streaming = ex.body_mode == Exchange::BodyMode::streaming;
+  for (int round = 0; round < 2; ++round) {
+    auto opened = co_await pool->open_stream(deadline, round > 0);
+    ex.upstream_address.assign(opened.address);
+    if (!opened.stream) {
+      out.outcome = {opened.failure, 0};
+      co_return;
+    }
+    auto& s = opened.stream;
+    // A pooled connection the upstream closed just as it was taken is tried once
+    // more, fresh, as long as no request byte we cannot send again was consumed.
+    auto stale = [&] { return s.reused() && !s.timed_out() && round == 0; };
+    auto failed = [&] { return s.timed_out() ? policy::AttemptKind::timeout : policy::AttemptKind::reset; };
+    s.arm(deadline);
+
+    http::UpstreamRequest up;
+    up.method = ex.head.method;
+    up.path_query = ex.target.path_query;
+    up.host = !rc.host_rewrite.empty() ? std::string_view(rc.host_rewrite)
+              : ex.target.form == http::Target::Form::absolute ? ex.target.authority
+              : !ex.head.host.empty() ? ex.head.host
+                                      : std::string_view(ex.upstream_address);
+    up.client_ip = client_.client_ip();
+    up.proto = client_.is_tls() ? "https" : "http";
+    up.request_id = ex.request_id;
+    up.add_request_id = ex.request_id_generated;
+    if (streaming) {
+      up.framing = http::UpstreamRequest::Framing::length;
+      up.length = ex.head.content_length;
+    } else if (ex.body_mode == Exchange::BodyMode::buffered) {
+      up.framing = http::UpstreamRequest::Framing::length;
+      up.length = ex.body.size();
+    }
+    ex.up_head.clear();
+    http::build_upstream_head(ex.head, up, ex.up_head);
+    std::array<net::const_buffer, 2> bufs{net::buffer(ex.up_head), net::buffer(ex.body)};
+    if (!co_await s.send(bufs)) {
+      if (stale()) continue;
+      out.outcome = {failed(), 0};
+      co_return;
+    }
+    if (streaming) {
+      bool client_failed = false;
+      bool ok = co_await client_.pump_body(ex, s, client_failed);
+      if (client_failed) {
+        out.client_failed = true;
+        co_return;
+      }
+      if (!ok) {
+        out.outcome = {failed(), 0};
+        co_return;
+      }
+    }
+    auto head = co_await s.read_head(ex.head.method == "HEAD");
+    switch (head.status) {
+      case http::UpstreamStream::HeadStatus::response:
+        out.outcome = {policy::AttemptKind::response, s.head().status};
+        out.stream = std::move(s);
+        co_return;
+      case http::UpstreamStream::HeadStatus::malformed:
+        log_warn("upstream " + ex.upstream_address + " sent a malformed response");
+        out.outcome = {policy::AttemptKind::reset, 0};
+        co_return;
+      case http::UpstreamStream::HeadStatus::failed:
+        if (!head.received && stale() && !streaming) continue;
+        out.outcome = {failed(), 0};
+        co_return;
+    }
+  }
+  out.outcome = {policy::AttemptKind::reset, 0};
+}
+
+}  // namespace breakwater::proxy

@@ -1,0 +1,204 @@
+// The client side of forwarding over HTTP/1.1: streamed request bodies to the
+// upstream, and upstream responses, replays and their framing to the client.
+#include <algorithm>
+#include <cstdio>
+#include <span>
+
+#include "breakwater/http/text.hpp"
+#include "breakwater/log.hpp"
+#include "breakwater/policy/idempotency.hpp"
+#include "breakwater/proxy/session.hpp"
+
+namespace breakwater::proxy {
+
+awaitable<bool> Session::read_rest_of_body(Exchange& ex) {
+  // The fingerprint covers the whole body, so a streamed body is buffered after all.
+  set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+  while (ex.stream_remaining) {
+    if (buf_.empty() && !co_await read_more()) co_return false;
+    auto take = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), ex.stream_remaining));
+    ex.body.append(buf_.view().substr(0, take));
+    buf_.consume(take);
+    ex.stream_remaining -= take;
+    set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+  }
+  set_deadline(TimePoint::max());
+  ex.body_mode = Exchange::BodyMode::buffered;
+  ex.body_consumed = true;
+  ex.bytes_in = ex.body.size();
+  co_return true;
+}
+
+awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamStream& s, bool& client_failed) {
+  while (ex.stream_remaining) {
+    if (buf_.empty()) {
+      set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+      if (!co_await read_more()) {
+        client_failed = true;
+        co_return false;
+      }
+    }
+    auto take = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), ex.stream_remaining));
+    std::array<net::const_buffer, 1> piece{net::buffer(buf_.view().data(), take)};
+    if (!co_await s.send(piece)) co_return false;
+    buf_.consume(take);
+    ex.stream_remaining -= take;
+    ex.bytes_in += take;
+  }
+  ex.body_consumed = true;
+  set_deadline(TimePoint::max());
+  co_return true;
+}
+
+awaitable<bool> Session::replay(Exchange& ex, const policy::StoredResponse& r) {
+  bool close = !ex.head.keep_alive || closing_;
+  out_.clear();
+  out_.append(ex.head.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+      .append(std::to_string(r.status))
+      .append(" ")
+      .append(http::reason_phrase(r.status))
+      .append("\r\n");
+  for (auto& [n, v] : r.headers) out_.append(n).append(": ").append(v).append("\r\n");
+  out_.append("Idempotent-Replayed: true\r\n").append(ex.extra_headers);
+  out_.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+  if (close)
+    out_.append("Connection: close\r\n");
+  else if (ex.head.version_minor == 0)
+    out_.append("Connection: keep-alive\r\n");
+  out_.append("\r\n");
+  account(ex, r.status);
+  ex.bytes_out = r.body.size();
+  set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
+  bool ok = co_await write(out_, r.body);
+  set_deadline(TimePoint::max());
+  co_return ok && !close;
+}
+
+awaitable<bool> Session::send_piece(std::string_view piece, bool chunked) {
+  char size[24];
+  std::array<net::const_buffer, 4> bufs;
+  std::size_t n = 0;
+  if (!out_.empty()) bufs[n++] = net::buffer(out_);
+  if (chunked) {
+    int len = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+    bufs[n++] = net::buffer(size, static_cast<std::size_t>(len));
+  }
+  bufs[n++] = net::buffer(piece.data(), piece.size());
+  if (chunked) bufs[n++] = net::buffer("\r\n", 2);
+  bool ok = co_await write_buffers(std::span(bufs.data(), n));
+  out_.clear();
+  co_return ok;
+}
+
+awaitable<bool> Session::relay(Exchange& ex, http::UpstreamStream& body, TimePoint deadline) {
+  body.arm(deadline);  // the body is bounded by the route timeout
+  auto& resp = body.head();
+  bool http10 = ex.head.version_minor == 0;
+  bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;
+  std::string_view piece;
+  using Step = http::UpstreamStream::Step;
+  auto step = Step::end;
+
+  // SPEC §3 step 8: a storable response is read whole (up to max_response) and
+  // stored before the client sees it, so a retry after this answer is a replay.
+  // A transfer coding besides chunked (gzip) travels in the framing header only, so it is not stored.
+  bool capture = ex.idem.locked && policy::is_cacheable_status(resp.status) && !resp.other_codings;
+  std::string captured;
+  bool captured_all = false;
+  if (capture) {
+    while ((step = co_await body.next_body(piece)) == Step::piece) {
+      if (captured.size() + piece.size() > ex.idem.max_response) break;  // too large: streamed, not stored
+      captured.append(piece);
+    }
+    if (step == Step::error) {
+      bool timed_out = body.timed_out();
+      body.disarm();
+      if (timed_out)
+        co_return co_await respond(ex, Reason::upstream_timeout, "the upstream did not answer in time");
+      co_return co_await respond(ex, Reason::upstream_unavailable, "the upstream connection failed");
+    }
+    captured_all = step == Step::end;
+    if (captured_all) co_await pipeline_.store_response(ex, resp, captured);
+  }
+
+  // Not stored (not storable, or larger than max_response): free the key before the
+  // client sees the answer, so a retry right after it runs again.
+  if (!captured_all && ex.idem.unsettled()) co_await pipeline_.release(ex);
+  http::ClientResponse cr;
+  cr.http10 = http10;
+  cr.extra = ex.extra_headers;
+  bool head_request = ex.head.method == "HEAD";
+  if (head_request) {
+    // A HEAD answer says what a GET would carry, and nothing more: the upstream's
+    // length, or chunked framing, or (close-delimited) no framing header at all.
+    if (!resp.header("content-length").empty()) {
+      cr.framing = http::ClientResponse::Framing::length;
+      cr.length = resp.content_length;
+    } else if (resp.chunked_framing && !http10) {
+      cr.framing = http::ClientResponse::Framing::chunked;
+    } else {
+      cr.framing = http::ClientResponse::Framing::until_close;
+    }
+  } else if (captured_all) {
+    cr.framing = http::ClientResponse::Framing::length;
+    cr.length = captured.size();
+  } else {
+    switch (resp.body) {
+      case http::BodyKind::none:
+        break;
+      case http::BodyKind::length:
+        cr.framing = http::ClientResponse::Framing::length;
+        cr.length = resp.content_length;
+        break;
+      case http::BodyKind::chunked:
+      case http::BodyKind::until_close:
+        if (http10) {
+          cr.framing = http::ClientResponse::Framing::until_close;
+          keep = false;
+        } else {
+          cr.framing = http::ClientResponse::Framing::chunked;
+        }
+        break;
+    }
+  }
+  cr.keep_alive = keep;
+  out_.clear();
+  http::build_client_head(resp, cr, out_);
+  account(ex, resp.status);
+
+  bool client_ok = true;
+  bool chunked = cr.framing == http::ClientResponse::Framing::chunked;
+  if (head_request) {
+    client_ok = co_await write(out_);  // a head only: the body is empty whatever the framing says
+    out_.clear();
+    step = co_await body.next_body(piece);  // BodyKind::none: the end
+  } else if (captured_all) {
+    client_ok = co_await write(out_, captured);
+    ex.bytes_out = captured.size();
+  } else {
+    if (!captured.empty()) {
+      client_ok = co_await send_piece(captured, chunked);
+      ex.bytes_out += captured.size();
+    }
+    bool have = capture && step == Step::piece;  // the piece that did not fit
+    while (client_ok) {
+      if (!have && (step = co_await body.next_body(piece)) != Step::piece) break;
+      have = false;
+      client_ok = co_await send_piece(piece, chunked);
+      ex.bytes_out += piece.size();
+    }
+    if (client_ok && step == Step::end) {
+      if (chunked)
+        client_ok = co_await write(out_, "0\r\n\r\n");
+      else if (!out_.empty())
+        client_ok = co_await write(out_);
+      out_.clear();
+    }
+  }
+  bool upstream_ok = step == Step::end;
+  body.finish(client_ok);
+  set_deadline(TimePoint::max());
+  co_return client_ok && upstream_ok && keep;
+}
+
+}  // namespace breakwater::proxy
