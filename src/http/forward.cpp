@@ -261,6 +261,7 @@ void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std:
           continue;
         }
         if (iequals(n, "x-forwarded-proto")) continue;
+        if (!up.request_id.empty() && iequals(n, "x-request-id")) continue;  // sent once, below
         break;
       default:
         break;
@@ -274,7 +275,9 @@ void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std:
     out.append(xff_prior).append(", ");
   out.append(up.client_ip).append("\r\n");
   line(out, "X-Forwarded-Proto", up.proto);
-  if (up.add_request_id) line(out, "X-Request-Id", up.request_id);
+  // The id the access log shows, whether the client sent it (even naming it in
+  // Connection, which would otherwise drop it as hop-by-hop) or it was generated.
+  if (!up.request_id.empty()) line(out, "X-Request-Id", up.request_id);
   switch (up.framing) {
     case UpstreamRequest::Framing::length:
       out.append("Content-Length: ");

@@ -1,5 +1,6 @@
-"""What a hostile review found (SPEC §5): path normalization before routing and
-Host validation. Each test fails on the code before its fix."""
+"""What a hostile review found (SPEC §1, §5): path normalization before routing,
+Host validation, and X-Request-Id named in Connection. Each test fails on the
+code before its fix."""
 import unittest
 
 from harness import ProxyTestCase, parse_responses, raw
@@ -97,6 +98,26 @@ class PathNormalization(ProxyTestCase):
                 st, _, _ = one_response(self.port, ("GET /ok HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
                                                     % host).encode())
                 self.assertEqual(st, 200)
+
+
+class RequestIdInConnection(ProxyTestCase):
+    def test_a_request_id_named_in_connection_is_still_sent(self):
+        st, _, _ = one_response(self.port, b"GET /echo HTTP/1.1\r\nHost: svc\r\nConnection: close, X-Request-Id\r\n"
+                                           b"X-Request-Id: client-id-42\r\n\r\n")
+        self.assertEqual(st, 200)
+        headers = self.upstream.requests[-1][2]
+        self.assertEqual(headers.get("x-request-id"), ["client-id-42"])
+        self.assertNotIn("connection", headers)
+        log = [e for e in self.bw.access_log() if e["path"] == "/echo"]
+        self.assertEqual([e["request_id"] for e in log], ["client-id-42"])
+
+    def test_a_generated_id_is_the_one_logged(self):
+        st, _, _ = one_response(self.port, b"GET /echo HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n")
+        self.assertEqual(st, 200)
+        sent = self.upstream.requests[-1][2].get("x-request-id")
+        self.assertEqual(len(sent), 1)
+        log = self.bw.access_log()
+        self.assertEqual(log[-1]["request_id"], sent[0])
 
 
 if __name__ == "__main__":
