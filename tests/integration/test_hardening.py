@@ -1,6 +1,9 @@
-"""What a hostile review found (SPEC §1, §5): path normalization before routing,
-Host validation, and X-Request-Id named in Connection. Each test fails on the
-code before its fix."""
+"""What a hostile review found (SPEC §1, §5, §7): the admin listener's limits,
+path normalization before routing, Host validation, and X-Request-Id named in
+Connection. Each test fails on the code before its fix."""
+import select
+import socket
+import time
 import unittest
 
 from harness import ProxyTestCase, parse_responses, raw
@@ -118,6 +121,94 @@ class RequestIdInConnection(ProxyTestCase):
         self.assertEqual(len(sent), 1)
         log = self.bw.access_log()
         self.assertEqual(log[-1]["request_id"], sent[0])
+
+
+def closed_within(socks, seconds):
+    """The sockets among `socks` whose peer closed (EOF or reset) within `seconds`."""
+    pending, closed = set(socks), set()
+    deadline = time.monotonic() + seconds
+    while pending:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select(list(pending), [], [], left)
+        for s in ready:
+            try:
+                data = s.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                closed.add(s)
+            pending.discard(s)  # anything but EOF would be a bug the caller sees as "not closed"
+    return closed
+
+
+class AdminLimits(ProxyTestCase):
+    def connect(self):
+        s = socket.create_connection(("127.0.0.1", self.admin_port), timeout=5)
+        self.socks.append(s)
+        return s
+
+    def setUp(self):
+        super().setUp()
+        self.socks = []
+
+    def tearDown(self):
+        for s in self.socks:
+            s.close()
+        super().tearDown()
+
+    def live(self):
+        s = self.connect()
+        s.sendall(b"GET /live HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        data = b""
+        try:
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                data += b
+        except OSError:
+            pass
+        return parse_responses(data)[0][0] if data else None
+
+    def test_at_most_256_connections_and_live_answers_when_one_frees(self):
+        time.sleep(0.2)  # the readiness check's connection has ended
+        held = [self.connect() for _ in range(300)]
+        closed = closed_within(held, 3.0)
+        still_open = [s for s in held if s not in closed]
+        self.assertLessEqual(len(still_open), 256)
+        self.assertGreaterEqual(len(still_open), 250)
+        # The full listener turns a newcomer away at once instead of letting it wait.
+        t0 = time.monotonic()
+        self.assertIsNone(self.live())
+        self.assertLess(time.monotonic() - t0, 3.0)
+        # Those held are served: free some and /live answers.
+        for s in still_open[:10]:
+            s.close()
+        deadline = time.monotonic() + 5
+        status = None
+        while status != 200 and time.monotonic() < deadline:
+            status = self.live()
+            if status != 200:
+                time.sleep(0.05)
+        self.assertEqual(status, 200)
+        # A held connection still works: it was kept, not dropped.
+        s = still_open[-1]
+        s.sendall(b"GET /live HTTP/1.1\r\nHost: admin\r\n\r\n")
+        self.assertIn(b"200 OK", s.recv(4096))
+
+    def test_a_slow_header_is_closed_after_the_header_timeout(self):
+        slow = self.connect()
+        slow.sendall(b"GET /live HTTP/1.1\r\nHost: admin\r\n")  # never finished
+        idle = self.connect()  # sends nothing: only the 60s idle timeout applies
+        t0 = time.monotonic()
+        self.assertEqual(closed_within([slow], 9.0), set())  # not before header_timeout (10s)
+        self.assertEqual(closed_within([slow], 6.0), {slow})  # ... but soon after it
+        self.assertGreaterEqual(time.monotonic() - t0, 9.0)
+        self.assertEqual(closed_within([idle], 0.1), set())
+        idle.sendall(b"GET /live HTTP/1.1\r\nHost: admin\r\n\r\n")
+        self.assertIn(b"200 OK", idle.recv(4096))
 
 
 if __name__ == "__main__":
