@@ -1,12 +1,16 @@
-"""What a hostile review found (SPEC §1, §5, §7): the admin listener's limits,
-path normalization before routing, Host validation, and X-Request-Id named in
-Connection. Each test fails on the code before its fix."""
+"""What a hostile review found (SPEC §1, §2, §5, §7): the admin listener's
+limits, path normalization before routing, Host validation, X-Request-Id named
+in Connection, and config values whose arithmetic overflows. Each test fails on
+the code before its fix."""
+import os
 import select
 import socket
+import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import ProxyTestCase, parse_responses, raw
+from harness import BINARY, ProxyTestCase, base_config, free_port, parse_responses, raw, route
 
 ROUTES = """
 [[route]]
@@ -209,6 +213,24 @@ class AdminLimits(ProxyTestCase):
         self.assertEqual(closed_within([idle], 0.1), set())
         idle.sendall(b"GET /live HTTP/1.1\r\nHost: admin\r\n\r\n")
         self.assertIn(b"200 OK", idle.recv(4096))
+
+
+class ConfigArithmetic(unittest.TestCase):
+    def test_check_config_and_start_refuse_an_overflowing_rate_at_its_line(self):
+        routes = route("r", "/", '[route.rate_limit]\nrate = 1e-9\nper = "24h"\n')
+        text = base_config(free_port(), free_port(), free_port(), routes)
+        line = next(i for i, l in enumerate(text.split("\n"), 1) if l.startswith("rate = "))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bw.toml")
+            with open(path, "w") as f:
+                f.write(text)
+            want = ("%s:%d:8: 'rate' is too low for 'per': one request every 8.64e+19us is beyond the rate "
+                    "limiter's range (1e+15us, about 31 years)" % (path, line))
+            r = subprocess.run([BINARY, "--check-config", path], capture_output=True, text=True, timeout=10)
+            self.assertEqual((r.returncode, r.stdout, r.stderr.strip()), (1, "", want))
+            r = subprocess.run([BINARY, "--config", path], capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(want, r.stderr)
 
 
 if __name__ == "__main__":
