@@ -89,18 +89,28 @@ bool normalize_path(std::string_view path, std::string& out) {
   for (std::size_t i = 0; i < path.size(); ++i) {
     if (path[i] == '%') {
       if (char c = encoded_unreserved(path, i)) {
-        decoded.push_back(c);
-        i += 2;
-        continue;
+        // A decoded hex digit after "%" or "%H" would form a new escape ("%%36%31" -> "%61"),
+        // which the upstream would decode once more: that one stays as sent.
+        auto n = decoded.size();
+        bool forms_escape = hex_value(c) >= 0 && ((n >= 1 && decoded[n - 1] == '%') ||
+                                                  (n >= 2 && decoded[n - 2] == '%' && hex_value(decoded[n - 1]) >= 0));
+        if (!forms_escape) {
+          decoded.push_back(c);
+          i += 2;
+          continue;
+        }
       }
     }
     decoded.push_back(path[i]);
   }
   auto clean = remove_dot_segments(decoded);
-  out.clear();
+  std::string merged;
+  merged.reserve(clean.size());
   for (char c : clean)
-    if (c != '/' || out.empty() || out.back() != '/') out.push_back(c);
-  if (out.empty()) out.push_back('/');
+    if (c != '/' || merged.empty() || merged.back() != '/') merged.push_back(c);
+  if (merged.empty()) merged.push_back('/');
+  if (merged == path) return false;
+  out = std::move(merged);
   return true;
 }
 

@@ -37,6 +37,8 @@ struct Target {
 [[nodiscard]] std::string remove_dot_segments(std::string_view path);
 // SPEC §5 on a path (no query): %XX of an unreserved character decoded, dot
 // segments removed, runs of '/' made one; %2F, %5C and all else left as sent.
+// No decoding forms a new escape (a hex digit decoded right after "%" or "%H"
+// stays encoded), so the upstream's one decoding reads what the routes matched.
 // Returns false, leaving `out` alone, when the path is already normal.
 bool normalize_path(std::string_view path, std::string& out);
 
