@@ -164,9 +164,9 @@ class AdminLimits(ProxyTestCase):
 
     def live(self):
         s = self.connect()
-        s.sendall(b"GET /live HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
         data = b""
         try:
+            s.sendall(b"GET /live HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
             while True:
                 b = s.recv(4096)
                 if not b:
