@@ -198,7 +198,7 @@ def start_breakwater(work, binary, backend, cpu, policies=False, store=None, wor
     if store:
         rate = """
 [route.rate_limit]
-rate = 100000000
+rate = 1000000
 per = "1s"
 key = ["client_ip"]
 """

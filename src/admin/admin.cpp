@@ -3,11 +3,25 @@
 #include "breakwater/admin/render.hpp"
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/text.hpp"
+#include "breakwater/http/watchdog.hpp"
 #include "breakwater/http/wire.hpp"
 #include "breakwater/log.hpp"
 #include "breakwater/proxy/server.hpp"
 
 namespace breakwater::admin {
+
+// One admin connection and the watchdog that closes it when a deadline passes.
+struct Admin::Conn : std::enable_shared_from_this<Admin::Conn> {
+  explicit Conn(tcp::socket s) : sock(std::move(s)), watchdog(sock.get_executor()) {}
+  void deadline_in(policy::Duration d) {
+    watchdog.set(policy::Clock::now() + d, *this, [](Conn& c) {
+      error_code ec;
+      c.sock.close(ec);
+    });
+  }
+  tcp::socket sock;
+  http::Watchdog watchdog;
+};
 
 Admin::Admin(proxy::Server& server, net::io_context& ctx, const config::HostPort& bind)
     : server_(server), ctx_(ctx), acceptor_(ctx) {
@@ -34,7 +48,13 @@ awaitable<void> Admin::accept_loop() {
       if (!acceptor_.is_open()) co_return;
       continue;
     }
-    net::co_spawn(ctx_, serve(this, std::move(sock)), net::detached);
+    if (*open_ >= kMaxConnections) {  // full: closed at once, the peer sees EOF
+      error_code ignored;
+      sock.close(ignored);
+      continue;
+    }
+    ++*open_;
+    net::co_spawn(ctx_, serve(this, std::make_shared<Conn>(std::move(sock)), open_), net::detached);
   }
 }
 
@@ -66,18 +86,28 @@ std::string Admin::answer(std::string_view method, std::string_view path, int& s
   return "not found\n";
 }
 
-awaitable<void> Admin::serve(Admin* self, tcp::socket sock) {
+awaitable<void> Admin::serve(Admin* self, std::shared_ptr<Conn> conn, std::shared_ptr<std::size_t> open) {
+  struct Count {
+    std::shared_ptr<std::size_t> open;
+    ~Count() { --*open; }
+  } count{std::move(open)};
+  auto& sock = conn->sock;
   http::ByteBuffer buf(4096);
   http::RequestHead head;
   for (;;) {
+    // Idle until a request's first byte; then its whole head within the header timeout.
+    conn->deadline_in(buf.empty() ? policy::Duration(kIdleTimeout) : policy::Duration(kHeaderTimeout));
     std::size_t scanned = 0, len = 0;
     while (!(len = http::find_head_end(buf.view(), scanned))) {
       if (buf.size() > 16 * 1024) co_return;
+      bool idle = buf.empty();
       auto [p, room] = buf.prepare(4096);
       auto [ec, n] = co_await sock.async_read_some(net::buffer(p, room), use_nothrow);
       if (ec) co_return;
       buf.commit(n);
+      if (idle && n) conn->deadline_in(kHeaderTimeout);  // the first byte: the header clock starts
     }
+    conn->deadline_in(kIdleTimeout);  // answering, and a peer that does not read
     std::string raw(buf.view().substr(0, len));
     buf.consume(len);
     int status = 400;

@@ -11,6 +11,7 @@
 
 #include "breakwater/config/redis_url.hpp"
 #include "breakwater/config/units.hpp"
+#include "breakwater/policy/rate_limit.hpp"
 
 namespace breakwater::config {
 namespace {
@@ -140,6 +141,10 @@ class Reader {
     auto* n = get(key);
     if (!n) return false;
     auto d = n->is_string() ? parse_duration(n->as_string()->get()) : std::nullopt;
+    if (!d && n->is_string() && duration_out_of_range(n->as_string()->get())) {
+      bad(*n, key, "must be at most " + std::string(kMaxDurationText));
+      return false;
+    }
     if (!d) {
       bad(*n, key, "must be a duration string with a unit, like \"250ms\", \"2s\", \"5m\", \"24h\"");
       return false;
@@ -155,6 +160,10 @@ class Reader {
     auto* n = get(key);
     if (!n) return false;
     auto s = n->is_string() ? parse_size(n->as_string()->get()) : std::nullopt;
+    if (!s && n->is_string() && size_out_of_range(n->as_string()->get())) {
+      bad(*n, key, "must be at most " + std::string(kMaxSizeText));
+      return false;
+    }
     if (!s) {
       bad(*n, key, "must be a size string with a unit, like \"64KiB\" or \"1MiB\"");
       return false;
@@ -349,12 +358,52 @@ std::optional<std::string> header_ref(std::string_view v) {
   return lower(v.substr(7));
 }
 
+// The limiter (memory and Redis alike) counts whole microseconds: one request's
+// interval (per / rate) and the whole bucket (burst * interval). Each must be at
+// least 1µs and at most kMaxGcraUs, so none rounds to 0 (no limit at all) or
+// overflows (every request refused while the headers promise room); Redis
+// scripts compute in doubles, exact while the time now plus these stays < 2^53µs.
+constexpr double kMaxGcraUs = 1e15;  // about 31.7 years
+
+std::string g(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+void check_gcra(Reader& r, const toml::table& t, const policy::RateLimitSettings& s) {
+  auto* rate = t.get("rate");
+  auto p = policy::gcra_params(s);
+  if (s.per < std::chrono::microseconds(1)) {
+    if (auto* per = t.get("per")) r.bad(*per, "per", "must be at least 1us: the rate limiter counts whole microseconds");
+  } else if (p.interval_us < 1) {
+    r.bad(*rate, "rate",
+          "is more than one request per microsecond of 'per' (one every " + g(p.interval_us) +
+              "us); the rate limiter counts whole microseconds: lower 'rate' or lengthen 'per'");
+  } else if (p.interval_us > kMaxGcraUs) {
+    r.bad(*rate, "rate",
+          "is too low for 'per': one request every " + g(p.interval_us) +
+              "us is beyond the rate limiter's range (1e+15us, about 31 years)");
+  } else if (!s.burst && s.rate < 1) {
+    r.bad(*rate, "rate",
+          "below 1 needs a 'burst' of at least 1: burst defaults to rate, and a bucket smaller than one "
+          "request admits nothing");
+  } else if (p.burst * p.interval_us > kMaxGcraUs) {
+    auto* at = s.burst ? t.get("burst") : rate;
+    r.bad(*at, s.burst ? "burst" : "rate",
+          "makes the bucket (burst * per / rate) " + g(p.burst * p.interval_us) +
+              "us long, beyond the rate limiter's range (1e+15us, about 31 years)");
+  }
+}
+
 void load_rate_limit(const toml::table& t, Errors& e, policy::RateLimitSettings& s) {
   Reader r(t, e, "[route.rate_limit]");
-  r.number("rate", s.rate, 1e-9, 1e12, true);
-  r.duration("per", s.per);
+  bool rate_ok = r.number("rate", s.rate, 1e-9, 1e12, true);
+  bool per_ok = r.duration("per", s.per) || !t.get("per");
   double burst = 0;
-  if (r.number("burst", burst, 1, 1e12)) s.burst = burst;
+  bool burst_ok = r.number("burst", burst, 1, 1e12) || !t.get("burst");
+  if (t.get("burst") && burst_ok) s.burst = burst;
+  if (rate_ok && per_ok && burst_ok) check_gcra(r, t, s);
   if (t.get("key")) s.key.clear();
   r.list(
       "key",

@@ -31,23 +31,25 @@ std::string HostPort::str() const {
   return host + ":" + std::to_string(port);
 }
 
-std::optional<Duration> parse_duration(std::string_view s) {
+namespace {
+
+constexpr double kMaxDurationNs = 1e18;  // ~31 years; beyond is a typo
+constexpr double kMaxSizeBytes = 1e15;
+
+// The value in nanoseconds, unbounded; nullopt when malformed.
+std::optional<double> duration_ns(std::string_view s) {
   auto parts = split_number(s);
   if (!parts) return std::nullopt;
   auto [v, unit] = *parts;
   constexpr std::array<std::pair<std::string_view, double>, 6> units{{
       {"ns", 1.0}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}}};
-  for (auto& [name, ns] : units) {
-    if (unit == name) {
-      double total = v * ns;
-      if (total > 1e18) return std::nullopt;  // ~31 years; beyond is a typo
-      return std::chrono::duration_cast<Duration>(std::chrono::nanoseconds(std::llround(total)));
-    }
-  }
+  for (auto& [name, ns] : units)
+    if (unit == name) return v * ns;
   return std::nullopt;
 }
 
-std::optional<std::uint64_t> parse_size(std::string_view s) {
+// The value in bytes, unbounded; nullopt when malformed.
+std::optional<double> size_bytes(std::string_view s) {
   auto parts = split_number(s);
   if (!parts) return std::nullopt;
   auto [v, unit] = *parts;
@@ -58,15 +60,35 @@ std::optional<std::uint64_t> parse_size(std::string_view s) {
                                                                       {"KB", 1e3},
                                                                       {"MB", 1e6},
                                                                       {"GB", 1e9}}};
-  for (auto& [name, mult] : units) {
-    if (unit == name) {
-      double total = v * mult;
-      if (total > 1e15) return std::nullopt;
-      return static_cast<std::uint64_t>(std::llround(total));
-    }
-  }
+  for (auto& [name, mult] : units)
+    if (unit == name) return v * mult;
   return std::nullopt;
 }
+
+}  // namespace
+
+std::optional<Duration> parse_duration(std::string_view s) {
+  auto total = duration_ns(s);
+  if (!total || *total > kMaxDurationNs) return std::nullopt;
+  return std::chrono::duration_cast<Duration>(std::chrono::nanoseconds(std::llround(*total)));
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view s) {
+  auto total = size_bytes(s);
+  if (!total || *total > kMaxSizeBytes) return std::nullopt;
+  return static_cast<std::uint64_t>(std::llround(*total));
+}
+
+bool duration_out_of_range(std::string_view s) {
+  auto total = duration_ns(s);
+  return total && *total > kMaxDurationNs;
+}
+
+bool size_out_of_range(std::string_view s) {
+  auto total = size_bytes(s);
+  return total && *total > kMaxSizeBytes;
+}
+
 
 std::optional<HostPort> parse_host_port(std::string_view s) {
   HostPort hp;

@@ -4,16 +4,176 @@
 
 namespace breakwater::http {
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool is_unreserved(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+// The unreserved character that "%XX" at p[i] encodes, or 0.
+char encoded_unreserved(std::string_view p, std::size_t i) {
+  if (i + 2 >= p.size()) return 0;
+  int hi = hex_value(p[i + 1]), lo = hex_value(p[i + 2]);
+  if (hi < 0 || lo < 0) return 0;
+  char c = static_cast<char>(hi * 16 + lo);
+  return is_unreserved(c) ? c : 0;
+}
+
+// Whether normalize_path would change `p`: a decodable escape, "//", or a dot segment.
+bool needs_normalizing(std::string_view p) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '%' && encoded_unreserved(p, i)) return true;
+    if (c == '/' && i + 1 < p.size()) {
+      if (p[i + 1] == '/') return true;
+      if (p[i + 1] == '.') {
+        auto seg = p.substr(i + 1, p.find('/', i + 1) - (i + 1));
+        if (seg == "." || seg == "..") return true;
+      }
+    }
+  }
+  return !p.empty() && p.front() != '/';  // not absolute: made so
+}
+
+// Drops the last segment of `out` and the '/' before it (RFC 3986 §5.2.4 2C).
+void pop_segment(std::string& out) {
+  auto slash = out.rfind('/');
+  out.resize(slash == std::string::npos ? 0 : slash);
+}
+
+}  // namespace
+
+std::string remove_dot_segments(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  while (!in.empty()) {
+    if (in.starts_with("../")) {
+      in.remove_prefix(3);
+    } else if (in.starts_with("./")) {
+      in.remove_prefix(2);
+    } else if (in.starts_with("/./")) {
+      in.remove_prefix(2);
+    } else if (in == "/.") {
+      in = "/";
+    } else if (in.starts_with("/../")) {
+      in.remove_prefix(3);
+      pop_segment(out);
+    } else if (in == "/..") {
+      in = "/";
+      pop_segment(out);
+    } else if (in == "." || in == "..") {
+      in = {};
+    } else {
+      auto end = in.find('/', in.front() == '/' ? 1 : 0);
+      if (end == std::string_view::npos) end = in.size();
+      out.append(in.substr(0, end));
+      in.remove_prefix(end);
+    }
+  }
+  return out;
+}
+
+bool normalize_path(std::string_view path, std::string& out) {
+  if (!needs_normalizing(path)) return false;
+  std::string decoded;
+  decoded.reserve(path.size() + 1);
+  if (path.front() != '/') decoded.push_back('/');  // targets are absolute paths; make any other one so
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%') {
+      if (char c = encoded_unreserved(path, i)) {
+        // A decoded hex digit after "%" or "%H" would form a new escape ("%%36%31" -> "%61"),
+        // which the upstream would decode once more: that one stays as sent.
+        auto n = decoded.size();
+        bool forms_escape = hex_value(c) >= 0 && ((n >= 1 && decoded[n - 1] == '%') ||
+                                                  (n >= 2 && decoded[n - 2] == '%' && hex_value(decoded[n - 1]) >= 0));
+        if (!forms_escape) {
+          decoded.push_back(c);
+          i += 2;
+          continue;
+        }
+      }
+    }
+    decoded.push_back(path[i]);
+  }
+  auto clean = remove_dot_segments(decoded);
+  std::string merged;
+  merged.reserve(clean.size());
+  for (char c : clean)
+    if (c != '/' || merged.empty() || merged.back() != '/') merged.push_back(c);
+  if (merged.empty()) merged.push_back('/');
+  if (merged == path) return false;
+  out = std::move(merged);
+  return true;
+}
+
+Target& Target::operator=(const Target& o) {
+  if (this == &o) return *this;
+  form = o.form;
+  authority = o.authority;
+  is_owned_ = o.is_owned_;
+  if (is_owned_) {
+    owned_ = o.owned_;
+    path_query = owned_;
+    path = path_query.substr(0, o.path.size());
+  } else {
+    path_query = o.path_query;
+    path = o.path;
+  }
+  return *this;
+}
+
+Target& Target::operator=(Target&& o) noexcept {
+  if (this == &o) return *this;
+  form = o.form;
+  authority = o.authority;
+  is_owned_ = o.is_owned_;
+  if (is_owned_) {
+    auto path_len = o.path.size();
+    owned_ = std::move(o.owned_);  // a short string moves by copy: views must be re-pointed
+    path_query = owned_;
+    path = path_query.substr(0, path_len);
+  } else {
+    path_query = o.path_query;
+    path = o.path;
+  }
+  return *this;
+}
+
+void Target::own(std::string pq, std::size_t path_len) {
+  owned_ = std::move(pq);
+  is_owned_ = true;
+  path_query = owned_;
+  path = path_query.substr(0, path_len);
+}
+
 Target parse_target(std::string_view t) {
   Target out;
-  auto split_query = [&](std::string_view pq) {
-    out.path_query = pq;
-    out.path = pq.substr(0, pq.find('?'));
+  if (t.empty() || t.find('#') != std::string_view::npos) return out;
+  // `pq` starts with '/': its path is normalized, its query kept as sent.
+  auto set_path_query = [&](std::string_view pq) {
+    auto q = pq.find('?');
+    auto path = pq.substr(0, q);
+    std::string normal;
+    if (normalize_path(path, normal)) {
+      auto len = normal.size();
+      if (q != std::string_view::npos) normal.append(pq.substr(q));
+      out.own(std::move(normal), len);
+    } else {
+      out.path_query = pq;
+      out.path = path;
+    }
   };
-  if (t.empty()) return out;
   if (t.front() == '/') {
     out.form = Target::Form::origin;
-    split_query(t);
+    set_path_query(t);
     return out;
   }
   if (t == "*") {
@@ -26,17 +186,16 @@ Target parse_target(std::string_view t) {
   auto rest = t.substr(scheme.size());
   auto end = rest.find_first_of("/?");
   auto authority = rest.substr(0, end);
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return out;
+  if (!valid_authority(authority)) return out;  // userinfo ('@') included
   out.form = Target::Form::absolute;
   out.authority = authority;
   if (end == std::string_view::npos) {
     out.path_query = out.path = "/";
   } else if (rest[end] == '?') {
-    // "http://a?x" has an empty path; origin-form needs "/?x", which the caller builds.
-    out.path_query = rest.substr(end);
-    out.path = "/";
+    // "http://a?x" has an empty path: origin-form is "/?x".
+    out.own("/" + std::string(rest.substr(end)), 1);
   } else {
-    split_query(rest.substr(end));
+    set_path_query(rest.substr(end));
   }
   return out;
 }
@@ -112,6 +271,7 @@ void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std:
           continue;
         }
         if (iequals(n, "x-forwarded-proto")) continue;
+        if (!up.request_id.empty() && iequals(n, "x-request-id")) continue;  // sent once, below
         break;
       default:
         break;
@@ -125,7 +285,9 @@ void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std:
     out.append(xff_prior).append(", ");
   out.append(up.client_ip).append("\r\n");
   line(out, "X-Forwarded-Proto", up.proto);
-  if (up.add_request_id) line(out, "X-Request-Id", up.request_id);
+  // The id the access log shows, whether the client sent it (even naming it in
+  // Connection, which would otherwise drop it as hop-by-hop) or it was generated.
+  if (!up.request_id.empty()) line(out, "X-Request-Id", up.request_id);
   switch (up.framing) {
     case UpstreamRequest::Framing::length:
       out.append("Content-Length: ");

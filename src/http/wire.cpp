@@ -1,5 +1,7 @@
 #include "breakwater/http/wire.hpp"
 
+#include <arpa/inet.h>
+
 #include <cstring>
 
 #include "breakwater/http/text.hpp"
@@ -130,9 +132,70 @@ std::string_view describe(WireError e) {
     case WireError::length_and_chunked: return "Content-Length together with Transfer-Encoding";
     case WireError::missing_host: return "missing Host header";
     case WireError::duplicate_host: return "more than one Host header";
+    case WireError::bad_host: return "the Host header is not a valid host[:port]";
+    case WireError::fragment: return "a fragment (#) in the request target";
     case WireError::status_line: return "malformed status line";
   }
   return "malformed message";
+}
+
+namespace {
+
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+bool valid_reg_name(std::string_view h) {
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    char c = h[i];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
+    if (std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos) continue;
+    if (c == '%' && i + 2 < h.size() && is_hex(h[i + 1]) && is_hex(h[i + 2])) {
+      i += 2;
+      continue;
+    }
+    return false;
+  }
+  return !h.empty();
+}
+
+bool valid_ipv6(std::string_view h) {
+  char buf[64];
+  if (h.empty() || h.size() >= sizeof buf) return false;
+  std::memcpy(buf, h.data(), h.size());
+  buf[h.size()] = '\0';
+  in6_addr addr{};
+  return inet_pton(AF_INET6, buf, &addr) == 1;
+}
+
+}  // namespace
+
+bool valid_authority(std::string_view a) {
+  std::string_view port;
+  bool has_port = false;
+  if (!a.empty() && a.front() == '[') {
+    auto close = a.find(']');
+    if (close == std::string_view::npos || !valid_ipv6(a.substr(1, close - 1))) return false;
+    auto rest = a.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+      has_port = true;
+    }
+  } else {
+    auto colon = a.find(':');
+    if (!valid_reg_name(a.substr(0, colon))) return false;  // an IPv4 address is a reg-name too
+    if (colon != std::string_view::npos) {
+      port = a.substr(colon + 1);
+      has_port = true;
+    }
+  }
+  if (!has_port) return true;
+  if (port.empty() || port.size() > 5) return false;
+  unsigned n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<unsigned>(c - '0');
+  }
+  return n <= 65535;
 }
 
 void RequestHead::clear() {
@@ -226,12 +289,14 @@ WireError parse_request_head(std::string_view head, RequestHead& out) {
     if (!is_tchar(static_cast<unsigned char>(c))) return WireError::request_line;
   for (unsigned char c : out.target)
     if (c <= 0x20 || c >= 0x7f) return WireError::request_line;
+  if (out.target.find('#') != std::string_view::npos) return WireError::fragment;
   if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || version[7] < '0' || version[7] > '9')
     return WireError::request_line;
   out.version_minor = version[7] - '0';
 
   if (f.lengths && f.encodings) return WireError::length_and_chunked;
   if (out.version_minor >= 1 && hosts == 0 && out.target.front() == '/') return WireError::missing_host;
+  if (hosts && !valid_authority(out.host)) return WireError::bad_host;
   if (f.chunked)
     out.body = BodyKind::chunked;
   else if (f.lengths && f.length > 0) {

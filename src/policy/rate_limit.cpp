@@ -53,10 +53,11 @@ RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o) {
 }
 
 std::string rate_limit_policy_line(const RateLimitSettings& s) {
-  auto per_ms = std::chrono::duration_cast<std::chrono::milliseconds>(s.per).count();
+  // Rounded up from nanoseconds: a sub-millisecond `per` is w=1, never w=0.
+  auto per_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(s.per).count();
   char buf[128];
   std::snprintf(buf, sizeof buf, "RateLimit-Policy: \"default\";q=%.15g;w=%lld\r\n", s.rate,
-                static_cast<long long>((per_ms + 999) / 1000));
+                static_cast<long long>((per_ns + 999'999'999) / 1'000'000'000));
   return buf;
 }
 

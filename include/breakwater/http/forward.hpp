@@ -8,14 +8,39 @@
 
 namespace breakwater::http {
 
+// A request target, its path normalized (SPEC §5): what routes match and what
+// goes upstream. The views point into the parsed target or, when normalizing
+// changed the path, into the Target itself (copies and moves keep them valid).
 struct Target {
   enum class Form { origin, absolute, asterisk, invalid } form = Form::invalid;
   std::string_view authority;   // absolute-form only
   std::string_view path_query;  // what goes upstream in origin-form
   std::string_view path;        // without the query, for route matching
+
+  Target() = default;
+  Target(const Target& o) { *this = o; }
+  Target(Target&& o) noexcept { *this = std::move(o); }
+  Target& operator=(const Target& o);
+  Target& operator=(Target&& o) noexcept;
+
+ private:
+  friend Target parse_target(std::string_view target);
+  void own(std::string pq, std::size_t path_len);
+  std::string owned_;  // path_query, when normalizing changed it
+  bool is_owned_ = false;
 };
-// Absolute-form is accepted for http:// only, without userinfo.
+// Absolute-form is accepted for http:// only, without userinfo, with a valid
+// host[:port]; a target containing '#' is invalid.
 [[nodiscard]] Target parse_target(std::string_view target);
+
+// RFC 3986 §5.2.4 remove_dot_segments ("/a/b/c/./../../g" -> "/a/g").
+[[nodiscard]] std::string remove_dot_segments(std::string_view path);
+// SPEC §5 on a path (no query): %XX of an unreserved character decoded, dot
+// segments removed, runs of '/' made one; %2F, %5C and all else left as sent.
+// No decoding forms a new escape (a hex digit decoded right after "%" or "%H"
+// stays encoded), so the upstream's one decoding reads what the routes matched.
+// Returns false, leaving `out` alone, when the path is already normal.
+bool normalize_path(std::string_view path, std::string& out);
 
 // "Host:port" -> lower-case host without the port (brackets kept off IPv6).
 [[nodiscard]] std::string match_host(std::string_view host);
@@ -29,8 +54,8 @@ struct UpstreamRequest {
   std::string_view host;        // Host sent upstream
   std::string_view client_ip;
   std::string_view proto;       // "http" | "https"
-  std::string_view request_id;  // added when the client sent none
-  bool add_request_id = false;
+  std::string_view request_id;  // the client's or a generated one: sent as the one X-Request-Id
+  bool add_request_id = false;  // (unused: kept for callers; request_id decides)
   enum class Framing { none, length, chunked } framing = Framing::none;
   std::uint64_t length = 0;
 };

@@ -31,6 +31,8 @@ enum class WireError : std::uint8_t {
   length_and_chunked,
   missing_host,
   duplicate_host,
+  bad_host,
+  fragment,
   status_line,
 };
 std::string_view describe(WireError e);
@@ -64,6 +66,11 @@ struct ResponseHead {
   void clear();
   [[nodiscard]] std::string_view header(std::string_view name) const;
 };
+
+// host[:port] as RFC 3986 §3.2.2 spells it: a reg-name (unreserved, sub-delims,
+// %HH), an IPv4 address or an [IPv6] literal, then optionally ':' and 1-5 digits
+// up to 65535. What a Host header and an absolute-form authority must be.
+[[nodiscard]] bool valid_authority(std::string_view authority);
 
 // Length of the head (through its blank line) once `buf` holds all of it, else 0.
 // `scanned` remembers progress across calls so a slow sender costs O(n) overall.
