@@ -337,7 +337,6 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
     up.client_ip = client_.client_ip();
     up.proto = client_.is_tls() ? "https" : "http";
     up.request_id = ex.request_id;
-    up.add_request_id = ex.request_id_generated;
     if (streaming) {
       up.framing = http::UpstreamRequest::Framing::length;
       up.length = ex.head.content_length;

@@ -55,7 +55,6 @@ struct UpstreamRequest {
   std::string_view client_ip;
   std::string_view proto;       // "http" | "https"
   std::string_view request_id;  // the client's or a generated one: sent as the one X-Request-Id
-  bool add_request_id = false;  // (unused: kept for callers; request_id decides)
   enum class Framing { none, length, chunked } framing = Framing::none;
   std::uint64_t length = 0;
 };

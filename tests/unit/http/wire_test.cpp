@@ -142,7 +142,6 @@ TEST_CASE("upstream head drops hop-by-hop and adds forwarding headers") {
   up.client_ip = "1.2.3.4";
   up.proto = "http";
   up.request_id = "rid";
-  up.add_request_id = true;
   std::string out;
   build_upstream_head(h, up, out);
   CHECK(out ==
