@@ -2,6 +2,7 @@
 
 #include "breakwater/admin/render.hpp"
 #include "breakwater/http/buffer.hpp"
+#include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/http/watchdog.hpp"
 #include "breakwater/http/wire.hpp"
@@ -118,9 +119,13 @@ awaitable<void> Admin::serve(Admin* self, std::shared_ptr<Conn> conn, std::share
       body = self->answer(head.method, path, status, type);
       keep = head.keep_alive;
     }
-    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(http::reason_phrase(status)) +
-                      "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
-                      (keep ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+    std::string out;
+    http::h1::HeadWriter(out)
+        .status_line(1, status)
+        .field("Content-Type", type)
+        .field("Content-Length", body.size())
+        .connection(keep, 1)
+        .end();
     if (head.method == "HEAD") body.clear();
     std::array<net::const_buffer, 2> bufs{net::buffer(out), net::buffer(body)};
     auto [ec, n] = co_await net::async_write(sock, bufs, use_nothrow);

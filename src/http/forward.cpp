@@ -1,5 +1,6 @@
 #include "breakwater/http/forward.hpp"
 
+#include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
 
 namespace breakwater::http {
@@ -233,17 +234,11 @@ std::string_view connection_value(const std::vector<Header>& headers) {
   return {};
 }
 
-void line(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
-
 }  // namespace
 
 void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std::string& out) {
-  out.append(up.method).push_back(' ');
-  if (!up.path_query.empty() && up.path_query.front() == '?') out.push_back('/');
-  out.append(up.path_query).append(" HTTP/1.1\r\n");
-  line(out, "Host", up.host);
+  h1::HeadWriter w(out);
+  w.request_line(up.method, up.path_query).field("Host", up.host);
   auto connection = req.has_connection_tokens ? connection_value(req.headers) : std::string_view{};
   std::string_view xff_prior;
   std::string xff_joined;
@@ -276,82 +271,68 @@ void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std:
       default:
         break;
     }
-    line(out, n, h.value);
+    w.field(n, h.value);
   }
-  out.append("X-Forwarded-For: ");
-  if (!xff_joined.empty())
-    out.append(xff_joined).append(", ");
-  else if (!xff_prior.empty())
-    out.append(xff_prior).append(", ");
-  out.append(up.client_ip).append("\r\n");
-  line(out, "X-Forwarded-Proto", up.proto);
+  auto prior = !xff_joined.empty() ? std::string_view(xff_joined) : xff_prior;
+  w.field_list("X-Forwarded-For", prior, up.client_ip).field("X-Forwarded-Proto", up.proto);
   // The id the access log shows, whether the client sent it (even naming it in
   // Connection, which would otherwise drop it as hop-by-hop) or it was generated.
-  if (!up.request_id.empty()) line(out, "X-Request-Id", up.request_id);
+  if (!up.request_id.empty()) w.field("X-Request-Id", up.request_id);
   switch (up.framing) {
     case UpstreamRequest::Framing::length:
-      out.append("Content-Length: ");
-      append_uint(out, up.length);
-      out.append("\r\n");
+      w.field("Content-Length", up.length);
       break;
     case UpstreamRequest::Framing::chunked:
-      out.append("Transfer-Encoding: chunked\r\n");
+      w.field("Transfer-Encoding", "chunked");
       break;
     case UpstreamRequest::Framing::none:
-      if (up.method == "POST" || up.method == "PUT" || up.method == "PATCH") out.append("Content-Length: 0\r\n");
+      if (up.method == "POST" || up.method == "PUT" || up.method == "PATCH") w.field("Content-Length", "0");
       break;
   }
-  out.append("\r\n");
+  w.end();
 }
 
 namespace {
-// The transfer codings of a response other than a final chunked, each followed by ", ".
-void append_codings(std::string& out, const std::vector<Header>& headers) {
+// The transfer codings of a response with a final chunked, e.g. "gzip, chunked".
+std::string transfer_codings(const std::vector<Header>& headers) {
   std::vector<std::string_view> codings;
   for (auto& h : headers)
     if (iequals(h.name, "transfer-encoding"))
       for_each_list_item(h.value, [&](std::string_view item) { codings.push_back(item); });
   if (!codings.empty() && iequals(codings.back(), "chunked")) codings.pop_back();
+  std::string out;
   for (auto c : codings) out.append(c).append(", ");
+  return out.append("chunked");
 }
 }  // namespace
 
 void build_client_head(const ResponseHead& resp, const ClientResponse& c, std::string& out,
                        bool strip_for_storage) {
-  out.append(c.http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  append_uint(out, static_cast<std::uint64_t>(resp.status));
-  out.push_back(' ');
-  out.append(resp.reason.empty() ? reason_phrase(resp.status) : resp.reason).append("\r\n");
+  h1::HeadWriter w(out);
+  w.status_line(c.http10 ? 0 : 1, resp.status, resp.reason);
   auto connection = connection_value(resp.headers);
   for (auto& h : resp.headers) {
     if (is_hop_by_hop(h.name, connection) || iequals(h.name, "content-length")) continue;
     if (strip_for_storage && (iequals(h.name, "set-cookie") || iequals(h.name, "date"))) continue;
-    line(out, h.name, h.value);
+    w.field(h.name, h.value);
   }
-  out.append(c.extra);
+  if (c.extra) w.fields(*c.extra);
   switch (c.framing) {
     case ClientResponse::Framing::length:
-      out.append("Content-Length: ");
-      append_uint(out, c.length);
-      out.append("\r\n");
+      w.field("Content-Length", c.length);
       break;
     case ClientResponse::Framing::chunked:
-      out.append("Transfer-Encoding: ");
-      if (resp.other_codings) append_codings(out, resp.headers);  // e.g. "gzip, ": the body stays so coded
-      out.append("chunked\r\n");
+      // Other codings (gzip) stay named: the body keeps them, only the chunking is ours.
+      w.field("Transfer-Encoding", resp.other_codings ? std::string_view(transfer_codings(resp.headers)) : "chunked");
       break;
     case ClientResponse::Framing::none:
       // A response that may carry a body but has none says so.
-      if (resp.status >= 200 && resp.status != 204 && resp.status != 304) out.append("Content-Length: 0\r\n");
+      if (resp.status >= 200 && resp.status != 204 && resp.status != 304) w.field("Content-Length", "0");
       break;
     case ClientResponse::Framing::until_close:
       break;
   }
-  if (!c.keep_alive)
-    out.append("Connection: close\r\n");
-  else if (c.http10)
-    out.append("Connection: keep-alive\r\n");
-  out.append("\r\n");
+  w.connection(c.keep_alive, c.http10 ? 0 : 1).end();
 }
 
 std::string_view reason_phrase(int s) {

@@ -52,22 +52,21 @@ RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o) {
   return h;
 }
 
-std::string rate_limit_policy_line(const RateLimitSettings& s) {
+std::string rate_limit_policy_value(const RateLimitSettings& s) {
   // Rounded up from nanoseconds: a sub-millisecond `per` is w=1, never w=0.
   auto per_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(s.per).count();
   char buf[128];
-  std::snprintf(buf, sizeof buf, "RateLimit-Policy: \"default\";q=%.15g;w=%lld\r\n", s.rate,
+  std::snprintf(buf, sizeof buf, "\"default\";q=%.15g;w=%lld", s.rate,
                 static_cast<long long>((per_ns + 999'999'999) / 1'000'000'000));
   return buf;
 }
 
-void append_rate_limit_line(std::string& out, const RateHeaders& h) {
+void append_rate_limit_value(std::string& out, const RateHeaders& h) {
   char num[24];
-  out.append("RateLimit: \"default\";r=");
+  out.append("\"default\";r=");
   out.append(num, std::to_chars(num, num + sizeof num, h.remaining).ptr);
   out.append(";t=");
   out.append(num, std::to_chars(num, num + sizeof num, h.reset_s).ptr);
-  out.append("\r\n");
 }
 
 }  // namespace breakwater::policy

@@ -64,7 +64,7 @@ void count(const Exchange& ex, IdempotencyOutcome o) {
 Verdict Pipeline::reject(Exchange& ex, policy::Mode mode, Reason r, std::string_view detail, int retry_after) {
   if (mode != policy::Mode::shadow) return Verdict::local(r, detail, retry_after);
   ex.route->metrics->shadow[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
-  ex.extra_headers.append("x-breakwater-shadow: ").append(reason_name(r)).append("\r\n");
+  ex.extra_headers.add("x-breakwater-shadow", reason_name(r));
   return Verdict::proceed();
 }
 
@@ -115,8 +115,8 @@ Verdict Pipeline::rate_decision(Exchange& ex, const std::optional<policy::GcraOu
     return reject(ex, rl.mode, Reason::store_unavailable, "the rate-limit store did not answer");
   }
   auto rh = policy::rate_headers(ex.route->gcra, *o);
-  ex.extra_headers.append(ex.route->rate_policy_line);
-  policy::append_rate_limit_line(ex.extra_headers, rh);
+  ex.extra_headers.add(policy::kRateLimitPolicyHeader, ex.route->rate_policy_value);
+  ex.extra_headers.add_with(policy::kRateLimitHeader, [&](std::string& v) { policy::append_rate_limit_value(v, rh); });
   if (o->allowed) return Verdict::proceed();
   return reject(ex, rl.mode, Reason::rate_limited, "the route's rate limit is exhausted",
                 static_cast<int>(rh.retry_after_s));

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <span>
 
+#include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/log.hpp"
 #include "breakwater/policy/idempotency.hpp"
@@ -53,19 +54,14 @@ awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamStream& s, bool& 
 awaitable<bool> Session::replay(Exchange& ex, const policy::StoredResponse& r) {
   bool close = !ex.head.keep_alive || closing_;
   out_.clear();
-  out_.append(ex.head.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-      .append(std::to_string(r.status))
-      .append(" ")
-      .append(http::reason_phrase(r.status))
-      .append("\r\n");
-  for (auto& [n, v] : r.headers) out_.append(n).append(": ").append(v).append("\r\n");
-  out_.append("Idempotent-Replayed: true\r\n").append(ex.extra_headers);
-  out_.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
-  if (close)
-    out_.append("Connection: close\r\n");
-  else if (ex.head.version_minor == 0)
-    out_.append("Connection: keep-alive\r\n");
-  out_.append("\r\n");
+  http::h1::HeadWriter w(out_);
+  w.status_line(ex.head.version_minor, r.status);
+  for (auto& [n, v] : r.headers) w.field(n, v);
+  w.field("Idempotent-Replayed", "true")
+      .fields(ex.extra_headers)
+      .field("Content-Length", r.body.size())
+      .connection(!close, ex.head.version_minor)
+      .end();
   account(ex, r.status);
   ex.bytes_out = r.body.size();
   set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
@@ -126,7 +122,7 @@ awaitable<bool> Session::relay(Exchange& ex, http::UpstreamStream& body, TimePoi
   if (!captured_all && ex.idem.unsettled()) co_await pipeline_.release(ex);
   http::ClientResponse cr;
   cr.http10 = http10;
-  cr.extra = ex.extra_headers;
+  cr.extra = &ex.extra_headers;
   bool head_request = ex.head.method == "HEAD";
   if (head_request) {
     // A HEAD answer says what a GET would carry, and nothing more: the upstream's

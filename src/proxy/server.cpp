@@ -103,7 +103,7 @@ std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
                                                      [&] { return std::make_shared<SharedBulkhead>(*rc.bulkhead); });
     if (rc.rate_limit) {
       rt.gcra = policy::gcra_params(*rc.rate_limit);
-      rt.rate_policy_line = policy::rate_limit_policy_line(*rc.rate_limit);
+      rt.rate_policy_value = policy::rate_limit_policy_value(*rc.rate_limit);
     }
     if (rc.retry)
       rt.budget = registry_.policy<SharedBudget>(rc.name, *rc.retry,

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/policy/rate_limit.hpp"
 #include "breakwater/log.hpp"
@@ -117,6 +118,8 @@ void Session::release_large_buffers() {
   trim(ex_.raw_head);
   trim(out_);
   trim(ex_.up_head);
+  trim(ex_.descriptor);
+  ex_.extra_headers.shrink(kKeep);
   buf_.shrink_if_empty(kKeep);
 }
 
@@ -346,22 +349,14 @@ awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail
     body.append("null");
   body.append("}");
   out_.clear();
-  out_.append(ex.head.version_minor == 0 && !ex.head.method.empty() ? "HTTP/1.0 " : "HTTP/1.1 ")
-      .append(std::to_string(status))
-      .append(" ")
-      .append(title)
-      .append("\r\nContent-Type: application/problem+json\r\nx-breakwater: ")
-      .append(reason_name(r))
-      .append("\r\nContent-Length: ")
-      .append(std::to_string(body.size()))
-      .append("\r\n");
-  if (retry_after > 0) out_.append("Retry-After: ").append(std::to_string(retry_after)).append("\r\n");
-  out_.append(ex.extra_headers);
-  if (close)
-    out_.append("Connection: close\r\n");
-  else if (ex.head.version_minor == 0)
-    out_.append("Connection: keep-alive\r\n");
-  out_.append("\r\n");
+  int minor = ex.head.version_minor == 0 && !ex.head.method.empty() ? 0 : 1;
+  http::h1::HeadWriter w(out_);
+  w.status_line(minor, status, title)
+      .field("Content-Type", "application/problem+json")
+      .field("x-breakwater", reason_name(r))
+      .field("Content-Length", body.size());
+  if (retry_after > 0) w.field("Retry-After", static_cast<std::uint64_t>(retry_after));
+  w.fields(ex.extra_headers).connection(!close, minor).end();
   bool head_only = ex.head.method == "HEAD";
   ex.bytes_out = head_only ? 0 : body.size();
   bool ok = co_await write(out_, head_only ? std::string_view{} : std::string_view(body));

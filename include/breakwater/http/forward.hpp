@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "breakwater/http/fields.hpp"
 #include "breakwater/http/wire.hpp"
 
 namespace breakwater::http {
@@ -66,7 +67,7 @@ struct ClientResponse {
   std::uint64_t length = 0;
   bool keep_alive = true;
   bool http10 = false;
-  std::string_view extra;  // extra header lines, each ending in CRLF
+  const Fields* extra = nullptr;  // fields breakwater adds (RateLimit, shadow marks)
 };
 // Appends the head sent to the client for an upstream response.
 void build_client_head(const ResponseHead& resp, const ClientResponse& c, std::string& out,

@@ -52,9 +52,12 @@ struct RateHeaders {
 };
 [[nodiscard]] RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o);
 
-// draft-ietf-httpapi-ratelimit-headers, CRLF-terminated lines. The policy line is
-// fixed per route (computed once per config); the RateLimit line per request.
-[[nodiscard]] std::string rate_limit_policy_line(const RateLimitSettings& s);
-void append_rate_limit_line(std::string& out, const RateHeaders& h);
+// draft-ietf-httpapi-ratelimit-headers: header values, never lines (a codec frames
+// them). The RateLimit-Policy value is fixed per route (computed once per config);
+// the RateLimit value per request.
+inline constexpr std::string_view kRateLimitPolicyHeader = "RateLimit-Policy";
+inline constexpr std::string_view kRateLimitHeader = "RateLimit";
+[[nodiscard]] std::string rate_limit_policy_value(const RateLimitSettings& s);
+void append_rate_limit_value(std::string& out, const RateHeaders& h);
 
 }  // namespace breakwater::policy

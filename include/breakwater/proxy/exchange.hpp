@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "breakwater/http/fields.hpp"
 #include "breakwater/http/forward.hpp"
 #include "breakwater/http/wire.hpp"
 #include "breakwater/policy/idempotency.hpp"
@@ -37,7 +38,7 @@ struct Exchange {
   unsigned attempts = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
-  std::string extra_headers;  // added to the response sent to the client
+  http::Fields extra_headers;  // added to the response sent to the client
   // Scratch of this request, reused by the next one on the same connection.
   std::string descriptor;  // rate-limit descriptor
   std::string up_head;     // the head sent upstream

@@ -25,7 +25,7 @@ struct RouteRuntime {
   std::shared_ptr<SharedBudget> budget;      // null: no [route.retry]
   // Derived once per config version, not per request.
   policy::GcraParams gcra;
-  std::string rate_policy_line;  // "RateLimit-Policy: ...\r\n"
+  std::string rate_policy_value;  // the RateLimit-Policy header's value
 };
 
 struct Snapshot final {

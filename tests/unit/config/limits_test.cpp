@@ -100,9 +100,9 @@ TEST_CASE("RateLimit-Policy w is per rounded up to whole seconds, never 0") {
   breakwater::policy::RateLimitSettings s;
   s.rate = 1;
   s.per = 500us;
-  CHECK(rate_limit_policy_line(s) == "RateLimit-Policy: \"default\";q=1;w=1\r\n");
+  CHECK(rate_limit_policy_value(s) == "\"default\";q=1;w=1");
   s.per = 1000ms;
-  CHECK(rate_limit_policy_line(s) == "RateLimit-Policy: \"default\";q=1;w=1\r\n");
+  CHECK(rate_limit_policy_value(s) == "\"default\";q=1;w=1");
   s.per = 1001ms;
-  CHECK(rate_limit_policy_line(s) == "RateLimit-Policy: \"default\";q=1;w=2\r\n");
+  CHECK(rate_limit_policy_value(s) == "\"default\";q=1;w=2");
 }
