@@ -301,7 +301,8 @@ awaitable<void> Server::reload() {
   };
   auto res = config::load_file(config_path_);
   if (!res.ok()) {
-    for (auto& e : res.errors) fail(e);
+    for (auto& e : res.errors) log_error("reload failed, keeping the running config: " + e);
+    registry_.global.reloads_failure.fetch_add(1);
     co_return;
   }
   auto old = snapshot();
