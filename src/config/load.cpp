@@ -259,6 +259,8 @@ void load_store(const toml::table& t, Errors& e, StoreConfig& s) {
   if (r.str("url", s.url) && !parse_redis_url(s.url))
     r.bad(*t.get("url"), "url", "must be redis://[user:password@]host:port[/db] or rediss://...");
   r.duration("timeout", s.timeout);
+  if (r.size("memory_max", s.memory_max) && s.memory_max == 0)
+    r.bad(*t.get("memory_max"), "memory_max", "must be greater than zero");
   if (r.str("on_error", v)) {
     if (v == "allow" || v == "deny")
       s.on_error_allow = v == "allow";

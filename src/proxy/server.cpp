@@ -4,7 +4,12 @@
 
 #include <boost/asio/bind_allocator.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <system_error>
 
 #include "breakwater/admin/admin.hpp"
 #include "breakwater/config/load.hpp"
@@ -34,13 +39,15 @@ awaitable<void> trim_loop(net::io_context& ctx) {
   }
 }
 
-awaitable<void> sweep_loop(Worker* w) {
+awaitable<void> sweep_loop(Worker* w, const Server* server) {
   net::steady_timer t(w->ctx);
   for (;;) {
     t.expires_after(std::chrono::seconds(1));
     auto [ec] = co_await t.async_wait(use_nothrow);
     if (ec) co_return;
-    w->pools.sweep(policy::Clock::now());
+    auto now = policy::Clock::now();
+    w->pools.sweep(now);
+    if (w->index == 0) server->snapshot()->store->sweep(now);  // one worker drops expired store state
   }
 }
 
@@ -58,36 +65,136 @@ ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfi
   acceptor.listen(net::socket_base::max_listen_connections);
 }
 
+ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c, ListenerHandle& same_socket)
+    : name(c.name), bind(c.bind), acceptor(ctx), max_connections(c.max_connections) {
+  if (!c.tls_cert.empty()) tls = http::make_server_tls(c.tls_cert, c.tls_key);
+  // Closing the old handle's descriptor then leaves the socket (and its backlog) open.
+  int fd = ::fcntl(same_socket.acceptor.native_handle(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup");
+  error_code ec;
+  acceptor.assign(tcp::endpoint(net::ip::make_address(c.bind.host), c.bind.port).protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    throw std::system_error(ec);
+  }
+}
+
 Server::Server(std::string config_path, config::Config initial) : config_path_(std::move(config_path)) {
-  signals_.add(SIGHUP);
   signals_.add(SIGTERM);
   signals_.add(SIGINT);
+  hup_.add(SIGHUP);
   unsigned n = initial.server.workers ? initial.server.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  auto admin = initial.server.admin;
+  Next next{std::move(initial)};
   std::string err;
-  if (!reconcile_listeners(initial, err)) throw std::runtime_error(err);
+  if (!prepare(next, err)) throw std::runtime_error(err);
   try {
-    admin_ = std::make_unique<admin::Admin>(*this, control_, initial.server.admin);
+    admin_ = std::make_unique<admin::Admin>(*this, control_, admin);
   } catch (const std::exception& e) {
-    throw std::runtime_error("cannot bind the admin listener " + initial.server.admin.str() + ": " + e.what());
+    abandon(next);
+    throw std::runtime_error("cannot bind the admin listener " + admin.str() + ": " + e.what());
   }
-  snapshot_.store(build_snapshot(std::move(initial)));
+  commit(std::move(next));
 }
 
 Server::~Server() = default;
 
+bool Server::prepare(Next& next, std::string& error) {
+  auto& c = next.config;
+  // Upstreams: a changed one gets new shared state; a CA file that does not load throws here.
+  for (auto& u : c.upstreams) {
+    auto it = upstreams_.find(u.name);
+    if (it != upstreams_.end() && it->second->cfg == u) {
+      next.upstreams[u.name] = it->second;
+      continue;
+    }
+    try {
+      next.upstreams[u.name] = std::make_shared<http::UpstreamShared>(u);
+    } catch (const std::exception& e) {
+      error = "cannot set up upstream '" + u.name + "': " + e.what();
+      return false;
+    }
+  }
+  // Listeners: kept by name and address, or by address alone (renamed: the same socket), or bound anew.
+  for (auto& lc : c.listeners) {
+    try {
+      auto it = listeners_.find(lc.name);
+      if (it != listeners_.end() && it->second->bind == lc.bind) {
+        // Certificates are read again on every reload, so a rotated file is picked up.
+        if (!lc.tls_cert.empty()) next.certs[lc.name] = http::make_server_tls(lc.tls_cert, lc.tls_key);
+        next.listeners[lc.name] = it->second;
+        continue;
+      }
+      std::shared_ptr<ListenerHandle> l;
+      for (auto& [name, old] : listeners_)
+        if (old->bind == lc.bind) l = std::make_shared<ListenerHandle>(control_, lc, *old);
+      if (!l) l = std::make_shared<ListenerHandle>(control_, lc);
+      next.fresh.push_back(l);
+      next.listeners[lc.name] = l;
+    } catch (const std::exception& e) {
+      error = "cannot start listener '" + lc.name + "' on " + lc.bind.str() + ": " + e.what();
+      abandon(next);
+      return false;
+    }
+  }
+  // The store: the same object while it can go on under the new [store] (its state stays).
+  if (store_ && store_->reusable_for(c.store)) {
+    next.store = store_;
+  } else {
+    std::vector<net::any_io_executor> executors;
+    for (auto& w : workers_) executors.push_back(w->ctx.get_executor());
+    next.store = store::make_store(c.store, executors);
+    next.new_store = true;
+  }
+  return true;
+}
+
+void Server::abandon(Next& next) {
+  for (auto& f : next.fresh) {
+    error_code ec;
+    f->acceptor.close(ec);  // a renamed listener's duplicate: the old descriptor keeps the socket
+  }
+  next.fresh.clear();
+  if (next.new_store && next.store) next.store->shutdown();
+  next.store.reset();
+}
+
+void Server::commit(Next next) {
+  for (auto& [name, up] : upstreams_) {
+    auto it = next.upstreams.find(name);
+    if (it == next.upstreams.end() || it->second != up) up->retired.store(true);
+  }
+  upstreams_ = std::move(next.upstreams);
+  for (auto& lc : next.config.listeners) {
+    auto& l = next.listeners[lc.name];
+    l->max_connections.store(lc.max_connections);
+    if (auto cert = next.certs.find(lc.name); cert != next.certs.end()) l->tls = cert->second;
+    if (lc.tls_cert.empty()) l->tls.reset();
+  }
+  for (auto& [name, old] : listeners_) {
+    auto it = next.listeners.find(name);
+    if (it != next.listeners.end() && it->second == old) continue;
+    old->closed.store(true);
+    error_code ec;
+    old->acceptor.close(ec);
+    close_sessions_of(old);
+  }
+  listeners_ = std::move(next.listeners);
+  if (started_)
+    for (auto& l : next.fresh) start_accepting(l);
+  if (next.new_store) {
+    // The old store lives on with the snapshots that hold it: requests in flight
+    // finish their calls on it, and its destructor closes its connections.
+    store_ = std::move(next.store);
+  } else {
+    store_->apply(next.config.store);
+  }
+  snapshot_.store(build_snapshot(std::move(next.config)));
+}
+
 std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
   auto snap = std::make_shared<Snapshot>(std::move(c));
-  std::map<std::string, std::shared_ptr<http::UpstreamShared>> next;
-  for (auto& u : snap->config.upstreams) {
-    auto it = upstreams_.find(u.name);
-    next[u.name] = (it != upstreams_.end() && it->second->cfg == u) ? it->second
-                                                                    : std::make_shared<http::UpstreamShared>(u);
-  }
-  for (auto& [name, up] : upstreams_)
-    if (next[name] != up) up->retired.store(true);
-  std::erase_if(next, [](auto& kv) { return !kv.second; });
-  upstreams_ = std::move(next);
   for (auto& rc : snap->config.routes) {
     RouteRuntime rt;
     rt.cfg = &rc;
@@ -115,70 +222,8 @@ std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
                          ? old->access_log
                          : AccessLog::open(snap->config.server.access_log);
   snap->unmatched = registry_.metrics("none");
-  if (!store_ || !(store_cfg_ == snap->config.store)) {
-    // A changed [store] gets a new store; requests still on the old one finish with it.
-    if (store_) store_->shutdown();
-    std::vector<net::any_io_executor> executors;
-    for (auto& w : workers_) executors.push_back(w->ctx.get_executor());
-    store_ = store::make_store(snap->config.store, executors);
-    store_cfg_ = snap->config.store;
-  }
   snap->store = store_;
   return snap;
-}
-
-bool Server::reconcile_listeners(const config::Config& c, std::string& error) {
-  std::map<std::string, std::shared_ptr<ListenerHandle>> next;
-  std::vector<std::shared_ptr<ListenerHandle>> fresh;
-  std::map<std::string, std::shared_ptr<net::ssl::context>> certs;  // applied only if everything binds
-  for (auto& lc : c.listeners) {
-    auto it = listeners_.find(lc.name);
-    if (it != listeners_.end() && it->second->bind == lc.bind) {
-      // Certificates are read again on every reload, so a rotated file is picked up.
-      if (!lc.tls_cert.empty()) {
-        try {
-          certs[lc.name] = http::make_server_tls(lc.tls_cert, lc.tls_key);
-        } catch (const std::exception& e) {
-          error = "cannot load the TLS certificate of listener '" + lc.name + "': " + e.what();
-          for (auto& f : fresh) f->acceptor.close();
-          return false;
-        }
-      }
-      next[lc.name] = it->second;
-      continue;
-    }
-    try {
-      auto l = std::make_shared<ListenerHandle>(control_, lc);
-      fresh.push_back(l);
-      next[lc.name] = l;
-    } catch (const std::exception& e) {
-      error = "cannot start listener '" + lc.name + "' on " + lc.bind.str() + ": " + e.what();
-      for (auto& f : fresh) {
-        error_code ec;
-        f->acceptor.close(ec);
-      }
-      return false;
-    }
-  }
-  for (auto& lc : c.listeners) {
-    auto& l = next[lc.name];
-    l->max_connections.store(lc.max_connections);
-    if (auto cert = certs.find(lc.name); cert != certs.end()) l->tls = cert->second;
-    if (lc.tls_cert.empty()) l->tls.reset();
-  }
-  for (auto& [name, old] : listeners_) {
-    auto it = next.find(name);
-    if (it != next.end() && it->second == old) continue;
-    old->closed.store(true);
-    error_code ec;
-    old->acceptor.close(ec);
-    close_sessions_of(old);
-  }
-  bool running = !listeners_.empty();
-  listeners_ = std::move(next);
-  if (running)
-    for (auto& l : fresh) start_accepting(l);
-  return true;
 }
 
 void Server::close_sessions_of(const std::shared_ptr<ListenerHandle>& l) {
@@ -244,27 +289,75 @@ void Server::take_over(Worker& w) {
   w.handoff_local.clear();
 }
 
-void Server::reload() {
+namespace {
+// How long a reload waits for a new Redis client to connect before it replaces the old one.
+constexpr auto kStoreConnectWait = std::chrono::seconds(5);
+}  // namespace
+
+awaitable<void> Server::reload() {
+  auto fail = [this](const std::string& why) {
+    log_error("reload failed, keeping the running config: " + why);
+    registry_.global.reloads_failure.fetch_add(1);
+  };
   auto res = config::load_file(config_path_);
   if (!res.ok()) {
     for (auto& e : res.errors) log_error("reload failed, keeping the running config: " + e);
     registry_.global.reloads_failure.fetch_add(1);
-    return;
+    co_return;
   }
   auto old = snapshot();
   if (res.config.server.workers != old->config.server.workers)
     log_warn("server.workers changed; it takes effect on restart");
   if (!(res.config.server.admin == old->config.server.admin))
     log_warn("server.admin changed; it takes effect on restart");
+  Next next{std::move(res.config)};
   std::string err;
-  if (!reconcile_listeners(res.config, err)) {
-    log_error("reload failed, keeping the running config: " + err);
-    registry_.global.reloads_failure.fetch_add(1);
-    return;
+  if (!prepare(next, err)) {
+    fail(err);
+    co_return;
   }
-  snapshot_.store(build_snapshot(std::move(res.config)));
+  if (next.new_store && !next.store->ready()) {
+    // Off the request path: the old store keeps answering while the new client connects.
+    net::steady_timer poll(control_);
+    auto give_up = policy::Clock::now() + kStoreConnectWait;
+    while (!next.store->ready() && policy::Clock::now() < give_up && !draining()) {
+      poll.expires_after(std::chrono::milliseconds(10));
+      co_await poll.async_wait(use_nothrow);
+    }
+    if (draining()) {
+      abandon(next);
+      fail("breakwater is draining");
+      co_return;
+    }
+    // Not connected in time: switch anyway. The new url and timeout are what the
+    // operator asked for (the old Redis may be the one that is gone), and the new
+    // client keeps connecting in the background while on_error decides.
+    if (!next.store->ready())
+      log_warn("the new store is not connected after " + std::to_string(kStoreConnectWait.count()) +
+               "s; switching to it anyway, it keeps connecting in the background");
+  }
+  commit(std::move(next));
   registry_.global.reloads_success.fetch_add(1);
   log_info("config reloaded from " + config_path_);
+}
+
+// One reload at a time; the next SIGHUP is taken once this one is done.
+void Server::wait_for_hup() {
+  hup_.async_wait([this](error_code ec, int) {
+    if (ec) return;
+    net::co_spawn(control_, reload(), [this](std::exception_ptr e) {
+      if (e) {
+        // A reload never takes the process down: whatever it threw, the old config keeps serving.
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          log_error(std::string("reload failed, keeping the running config: ") + x.what());
+        }
+        registry_.global.reloads_failure.fetch_add(1);
+      }
+      wait_for_hup();
+    });
+  });
 }
 
 void Server::begin_drain() {
@@ -295,23 +388,18 @@ void Server::wait_drained() {
 }
 
 int Server::run() {
-  std::function<void(error_code, int)> on_signal = [this, &on_signal](error_code ec, int sig) {
-    if (ec) return;
-    if (sig == SIGHUP) {
-      reload();
-      signals_.async_wait(on_signal);
-    } else {
-      begin_drain();
-    }
-  };
-  signals_.async_wait(on_signal);
+  signals_.async_wait([this](error_code ec, int) {
+    if (!ec) begin_drain();
+  });
+  wait_for_hup();
+  started_ = true;
   for (auto& [name, l] : listeners_) start_accepting(l);
   admin_->start();
   net::co_spawn(control_, trim_loop(control_), net::detached);
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   for (auto& w : workers_) {
     guards.push_back(net::make_work_guard(w->ctx));
-    net::co_spawn(w->ctx, sweep_loop(w.get()), net::detached);
+    net::co_spawn(w->ctx, sweep_loop(w.get(), this), net::detached);
     w->thread = std::thread([w = w.get()] { w->ctx.run(); });
   }
   std::string where;

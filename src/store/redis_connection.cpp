@@ -19,6 +19,13 @@ namespace {
 // A connection with this many unanswered commands is considered stuck.
 constexpr std::size_t kMaxInflight = 100'000;
 
+// A reply this late past its caller's deadline means a black hole (the socket
+// open, nothing coming back): the connection is replaced. A slow Redis that
+// answers within a few timeouts keeps its connection.
+policy::Duration stuck_after(policy::Duration timeout) {
+  return std::max<policy::Duration>(3 * timeout, std::chrono::seconds(1));
+}
+
 }  // namespace
 
 RedisConnection::RedisConnection(net::any_io_executor ex, config::RedisUrl url, policy::Duration timeout)
@@ -71,8 +78,21 @@ void RedisConnection::arm_deadline(policy::TimePoint at) {
 
 // Wakes every caller whose deadline has passed; their slots stay until Redis
 // answers them (a late reply is discarded), so replies keep matching in order.
+// The oldest slot still unanswered long past its deadline closes the
+// connection: the reader then fails the rest and run() connects anew.
 void RedisConnection::on_deadline() {
   auto now = policy::Clock::now();
+  if (!inflight_.empty() && connected_) {
+    auto stuck_at = inflight_.front().deadline + stuck_after(timeout_);
+    if (now >= stuck_at) {
+      log_warn("redis at " + url_.host + ":" + std::to_string(url_.port) + " has not answered for " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - inflight_.front().deadline +
+                                                                                    timeout_).count()) +
+               "ms with its connection open; reconnecting");
+      close();
+      return;
+    }
+  }
   std::optional<policy::TimePoint> next;
   for (auto& p : inflight_) {
     if (p.wake && p.deadline <= now) {
@@ -81,6 +101,11 @@ void RedisConnection::on_deadline() {
     } else if (p.wake && (!next || p.deadline < *next)) {
       next = p.deadline;
     }
+  }
+  // Come back to check the oldest slot even when no caller waits any more.
+  if (!inflight_.empty() && connected_) {
+    auto stuck_at = inflight_.front().deadline + stuck_after(timeout_);
+    if (!next || stuck_at < *next) next = stuck_at;
   }
   if (next) arm_deadline(*next);
 }
@@ -207,7 +232,11 @@ awaitable<void> RedisConnection::read_replies() {
       std::tie(ec, n) = co_await tls_->async_read_some(net::buffer(buf), use_nothrow);
     else
       std::tie(ec, n) = co_await sock_.async_read_some(net::buffer(buf), use_nothrow);
-    if (ec || !reader.feed(std::string_view(buf.data(), n))) co_return;
+    if (ec) co_return;
+    if (!reader.feed(std::string_view(buf.data(), n))) {
+      log_error("redis sent a malformed or oversized reply; reconnecting");
+      co_return;
+    }
     for (;;) {
       auto next = reader.next(reply);
       if (next == RedisReplyReader::Next::need_more) break;
@@ -219,10 +248,16 @@ awaitable<void> RedisConnection::read_replies() {
         log_error("redis sent a reply nobody asked for; reconnecting");
         co_return;
       }
+      // A demoted master answers writes with -READONLY: connect again (to whatever the address names now).
+      bool demoted = reply.type == RedisReply::Type::error && reply.str.rfind("READONLY", 0) == 0;
       auto& p = inflight_.front();
       if (p.out) *p.out = std::move(reply);
       wake(ex_, p.wake);
       inflight_.pop_front();
+      if (demoted) {
+        log_warn("redis at " + url_.host + ":" + std::to_string(url_.port) + " answered READONLY; reconnecting");
+        co_return;
+      }
     }
   }
 }

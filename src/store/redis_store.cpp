@@ -109,7 +109,7 @@ policy::CircuitBreakerSettings store_breaker() {
 
 RedisStore::RedisStore(const config::StoreConfig& cfg, const config::RedisUrl& url,
                        const std::vector<net::any_io_executor>& workers)
-    : timeout_(cfg.timeout) {
+    : url_(cfg.url), timeout_(cfg.timeout) {
   for (auto& ex : workers) {
     auto pw = std::make_unique<PerWorker>(PerWorker{std::make_shared<RedisConnection>(ex, url, cfg.timeout),
                                                     policy::CircuitBreaker(store_breaker()), {}});
@@ -122,6 +122,12 @@ RedisStore::~RedisStore() { shutdown(); }
 
 void RedisStore::shutdown() {
   for (auto& w : workers_) w->conn->stop();
+}
+
+bool RedisStore::ready() const {
+  for (auto& w : workers_)
+    if (!w->conn->ready()) return false;
+  return true;
 }
 
 awaitable<std::optional<RedisReply>> RedisStore::eval(unsigned worker, const std::string& script,
@@ -257,7 +263,7 @@ awaitable<bool> RedisStore::idem_release(unsigned worker, std::string key, std::
 }
 
 std::shared_ptr<Store> make_store(const config::StoreConfig& cfg, const std::vector<net::any_io_executor>& workers) {
-  if (cfg.backend == config::StoreConfig::Backend::memory) return std::make_shared<MemoryStore>();
+  if (cfg.backend == config::StoreConfig::Backend::memory) return std::make_shared<MemoryStore>(cfg.memory_max);
   auto url = config::parse_redis_url(cfg.url);
   return std::make_shared<RedisStore>(cfg, url.value_or(config::RedisUrl{}), workers);
 }

@@ -37,6 +37,7 @@ struct StoreConfig {
   enum class Backend { memory, redis } backend = Backend::memory;
   std::string url = "redis://127.0.0.1:6379/0";
   Duration timeout = std::chrono::milliseconds(50);
+  std::uint64_t memory_max = 64ull << 20;  // memory backend: bytes of records and buckets kept
   bool on_error_allow = true;
   bool operator==(const StoreConfig&) const = default;
 };

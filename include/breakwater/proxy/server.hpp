@@ -53,6 +53,8 @@ struct Worker final {
 // A bound listening socket; sessions keep it alive to count connections.
 struct ListenerHandle final {
   ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c);
+  // A listener renamed on the same address: the same socket under a second descriptor.
+  ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c, ListenerHandle& same_socket);
   std::string name;
   config::HostPort bind;
   tcp::acceptor acceptor;
@@ -78,13 +80,28 @@ class Server final {
   std::atomic<int> active_sessions{0};
 
  private:
+  // A reload is a transaction: prepare() builds everything the next config
+  // needs (upstream TLS contexts, listener sockets, the store) and can fail
+  // without changing anything; commit() swaps it all in and cannot fail.
+  struct Next {
+    config::Config config;
+    std::map<std::string, std::shared_ptr<http::UpstreamShared>> upstreams;
+    std::map<std::string, std::shared_ptr<ListenerHandle>> listeners;
+    std::vector<std::shared_ptr<ListenerHandle>> fresh;                // bound here, not yet accepting
+    std::map<std::string, std::shared_ptr<net::ssl::context>> certs;  // kept listeners' certificates, read again
+    std::shared_ptr<store::Store> store;
+    bool new_store = false;
+  };
+  bool prepare(Next& next, std::string& error);
+  void abandon(Next& next);
+  void commit(Next next);
   std::shared_ptr<const Snapshot> build_snapshot(config::Config c);
-  bool reconcile_listeners(const config::Config& c, std::string& error);
   void start_accepting(const std::shared_ptr<ListenerHandle>& l);
   void hand_over(Worker& w, tcp::socket sock, const std::shared_ptr<ListenerHandle>& l);
   void take_over(Worker& w);
   awaitable<void> accept_loop(std::shared_ptr<ListenerHandle> l);
-  void reload();
+  awaitable<void> reload();
+  void wait_for_hup();
   void begin_drain();
   void wait_drained();
   void close_sessions_of(const std::shared_ptr<ListenerHandle>& l);
@@ -98,11 +115,12 @@ class Server final {
   std::map<std::string, std::shared_ptr<ListenerHandle>> listeners_;
   std::map<std::string, std::shared_ptr<http::UpstreamShared>> upstreams_;
   std::shared_ptr<store::Store> store_;
-  config::StoreConfig store_cfg_;
+  bool started_ = false;  // run() has started the accept loops
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::atomic<bool> draining_{false};
   std::unique_ptr<admin::Admin> admin_;
   net::signal_set signals_{control_};
+  net::signal_set hup_{control_};  // apart from SIGTERM, so a reload waiting for Redis never delays a drain
   net::steady_timer drain_timer_{control_};
   policy::TimePoint drain_deadline_{};
 };

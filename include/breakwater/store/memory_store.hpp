@@ -1,16 +1,13 @@
 #pragma once
-#include <array>
-#include <mutex>
-#include <string>
-#include <unordered_map>
-
+#include "breakwater/store/memory_table.hpp"
 #include "breakwater/store/store.hpp"
 
 namespace breakwater::store {
 
-// In-process state for one instance: sharded maps under short locks.
+// In-process state for one instance (a MemoryTable), bounded by store.memory_max.
 class MemoryStore final : public Store {
  public:
+  explicit MemoryStore(std::uint64_t max_bytes) : table_(max_bytes) {}
   awaitable<std::optional<policy::GcraOutcome>> rate_limit(unsigned worker, std::string_view route,
                                                            std::string_view descriptor,
                                                            const policy::GcraParams& p) override;
@@ -22,24 +19,15 @@ class MemoryStore final : public Store {
   awaitable<bool> idem_complete(unsigned worker, std::string key, std::string token, std::string fingerprint,
                                 std::string record, policy::Duration ttl) override;
   awaitable<bool> idem_release(unsigned worker, std::string key, std::string token) override;
+  // Any [store] change that keeps the memory backend keeps every record and bucket.
+  [[nodiscard]] bool reusable_for(const config::StoreConfig& next) const override {
+    return next.backend == config::StoreConfig::Backend::memory;
+  }
+  void apply(const config::StoreConfig& next) override { table_.set_max_bytes(next.memory_max); }
+  void sweep(policy::TimePoint now) override { table_.sweep(now); }
 
  private:
-  struct IdemEntry {
-    bool completed = false;
-    std::string token;
-    std::string fingerprint;
-    std::string record;
-    policy::TimePoint expires;
-  };
-  std::mutex idem_mu_;
-  std::unordered_map<std::string, IdemEntry> idem_;
-  std::uint32_t idem_ops_ = 0;
-  struct Shard {
-    std::mutex mu;
-    std::unordered_map<std::string, std::int64_t> tat;  // key -> theoretical arrival time (µs, steady)
-    std::uint32_t ops = 0;
-  };
-  std::array<Shard, 16> shards_;
+  MemoryTable table_;
 };
 
 }  // namespace breakwater::store

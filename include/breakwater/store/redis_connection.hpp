@@ -3,8 +3,11 @@
 // commands and parses replies, Asio moves the bytes. Many commands are in
 // flight at once and replies are matched in order. Every call is bounded by
 // the store timeout (one deadline timer per connection, not one per call);
-// the connection reconnects by itself with backoff. Commands queued during one
-// turn of the event loop leave in one write.
+// the connection reconnects by itself with backoff, also when it stops
+// answering while its socket stays open (a black hole) and when Redis answers
+// -READONLY (a demoted master). Commands queued during one turn of the event
+// loop leave in one write.
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -81,7 +84,7 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   policy::TimePoint armed_at_{};
   std::uint64_t deadline_wait_ = 0;
   bool connected_ = false;
-  bool ready_ = false;
+  std::atomic<bool> ready_{false};  // also read by a reload waiting for a new client
   bool stopped_ = false;
   std::uint64_t generation_ = 0;
 };

@@ -34,6 +34,11 @@ class RedisStore final : public Store {
                                 std::string record, policy::Duration ttl) override;
   awaitable<bool> idem_release(unsigned worker, std::string key, std::string token) override;
   void shutdown() override;
+  // Another url or timeout needs a new client (connected before it replaces this one).
+  [[nodiscard]] bool reusable_for(const config::StoreConfig& next) const override {
+    return next.backend == config::StoreConfig::Backend::redis && next.url == url_ && next.timeout == timeout_;
+  }
+  [[nodiscard]] bool ready() const override;
 
   // Runs `script` (by SHA, or in full after NOSCRIPT) within the store timeout;
   // nullopt when the store failed. Shared with idempotency.
@@ -68,6 +73,7 @@ class RedisStore final : public Store {
   };
   static std::shared_ptr<Bucket> bucket(PerWorker& pw, std::string_view route, std::string_view descriptor,
                                         const policy::GcraParams& p);
+  std::string url_;
   policy::Duration timeout_;
   std::vector<std::unique_ptr<PerWorker>> workers_;
 };

@@ -10,14 +10,9 @@
 #include "breakwater/config/model.hpp"
 #include "breakwater/http/io.hpp"
 #include "breakwater/policy/rate_limit.hpp"
+#include "breakwater/store/idem.hpp"
 
 namespace breakwater::store {
-
-// The answer to "may this Idempotency-Key request run?".
-struct IdemBegin {
-  enum class State { acquired, in_flight, completed, mismatch } state = State::acquired;
-  std::string record;  // completed: the stored response (policy::encode)
-};
 
 class Store {
  public:
@@ -43,6 +38,14 @@ class Store {
 
   // Stops background work (connections); calls made after it fail.
   virtual void shutdown() {}
+  // A reload: true when this store can go on under `next` (its state kept, the
+  // new settings applied by apply()); false when `next` needs a new store.
+  [[nodiscard]] virtual bool reusable_for(const config::StoreConfig& next) const = 0;
+  virtual void apply(const config::StoreConfig&) {}
+  // True once the store can answer (a Redis store: every worker's connection is up).
+  [[nodiscard]] virtual bool ready() const { return true; }
+  // Periodic housekeeping off the request path (the memory store drops what expired).
+  virtual void sweep(policy::TimePoint) {}
 };
 
 // `workers`: one executor per worker thread; a Redis store keeps a connection on each.
