@@ -4,9 +4,10 @@
 #include <string>
 
 #include "breakwater/http/forward.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/h1/parser.hpp"
 
 using namespace breakwater::http;
+using namespace breakwater::http::h1;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -5,7 +5,7 @@
 #include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/http/watchdog.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/h1/parser.hpp"
 #include "breakwater/log.hpp"
 #include "breakwater/proxy/server.hpp"
 
@@ -99,7 +99,7 @@ awaitable<void> Admin::serve(Admin* self, std::shared_ptr<Conn> conn, std::share
     // Idle until a request's first byte; then its whole head within the header timeout.
     conn->deadline_in(buf.empty() ? policy::Duration(kIdleTimeout) : policy::Duration(kHeaderTimeout));
     std::size_t scanned = 0, len = 0;
-    while (!(len = http::find_head_end(buf.view(), scanned))) {
+    while (!(len = http::h1::find_head_end(buf.view(), scanned))) {
       if (buf.size() > 16 * 1024) co_return;
       bool idle = buf.empty();
       auto [p, room] = buf.prepare(4096);
@@ -114,7 +114,7 @@ awaitable<void> Admin::serve(Admin* self, std::shared_ptr<Conn> conn, std::share
     int status = 400;
     std::string type = "text/plain; charset=utf-8", body = "bad request\n";
     bool keep = false;
-    if (http::parse_request_head(raw, head) == http::WireError::none && head.body == http::BodyKind::none) {
+    if (http::h1::parse_request_head(raw, head) == http::h1::WireError::none && head.body == http::BodyKind::none) {
       auto path = head.target.substr(0, head.target.find('?'));
       body = self->answer(head.method, path, status, type);
       keep = head.keep_alive;

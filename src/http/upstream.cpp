@@ -311,13 +311,13 @@ awaitable<UpstreamStream::HeadResult> UpstreamStream::read_head(bool head_reques
   for (;;) {
     if (!c.rbuf.empty()) {
       out.received = true;
-      if (auto len = find_head_end(c.rbuf.view(), scanned)) {
+      if (auto len = h1::find_head_end(c.rbuf.view(), scanned)) {
         c.head_raw.assign(c.rbuf.view().substr(0, len));
         c.rbuf.consume(len);
         scanned = 0;
-        auto err = parse_response_head(c.head_raw, head_request, c.head);
-        if (err != WireError::none || c.head.status == 101) {
-          if (err != WireError::none) log_warn("an upstream sent a malformed response: " + std::string(describe(err)));
+        auto err = h1::parse_response_head(c.head_raw, head_request, c.head);
+        if (err != h1::WireError::none || c.head.status == 101) {
+          if (err != h1::WireError::none) log_warn("an upstream sent a malformed response: " + std::string(h1::describe(err)));
           out.status = HeadStatus::malformed;
           co_return out;
         }
@@ -363,14 +363,14 @@ awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piec
         break;
       case BodyKind::chunked: {
         auto st = dec_.next(c.rbuf.view());
-        if (st.status == ChunkedDecoder::Status::error) co_return Step::error;
-        if (st.status == ChunkedDecoder::Status::data) {
+        if (st.status == h1::ChunkedDecoder::Status::error) co_return Step::error;
+        if (st.status == h1::ChunkedDecoder::Status::data) {
           piece = st.data;
           pending_ = st.consumed;
           co_return Step::piece;
         }
         c.rbuf.consume(st.consumed);
-        if (st.status == ChunkedDecoder::Status::done) {
+        if (st.status == h1::ChunkedDecoder::Status::done) {
           ended_ = true;
           co_return Step::end;
         }

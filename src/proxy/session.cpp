@@ -170,7 +170,7 @@ awaitable<bool> Session::read_head(std::size_t& head_len, policy::Duration heade
       scanned = 0;
     }
     if (!buf_.empty()) {
-      head_len = http::find_head_end(buf_.view(), scanned);
+      head_len = http::h1::find_head_end(buf_.view(), scanned);
       if (head_len) co_return head_len <= kMaxHead;
       if (buf_.size() > kMaxHead) co_return false;
       if (!header_clock) {
@@ -211,10 +211,10 @@ awaitable<void> Session::serve() {
     }
     ex_.raw_head.assign(buf_.view().substr(0, head_len));
     buf_.consume(head_len);
-    auto err = http::parse_request_head(ex_.raw_head, ex_.head);
+    auto err = http::h1::parse_request_head(ex_.raw_head, ex_.head);
     bool keep = false;
-    if (err != http::WireError::none)
-      keep = co_await respond(ex_, Reason::bad_request, http::describe(err));
+    if (err != http::h1::WireError::none)
+      keep = co_await respond(ex_, Reason::bad_request, http::h1::describe(err));
     else
       keep = co_await handle(ex_);
     finish(ex_);
@@ -246,14 +246,14 @@ awaitable<bool> Session::read_body(Exchange& ex) {
     buf_.consume(want);
   } else if (h.body == http::BodyKind::chunked) {
     ex.body_mode = Exchange::BodyMode::buffered;
-    http::ChunkedDecoder dec;
+    http::h1::ChunkedDecoder dec;
     for (;;) {
       auto step = dec.next(buf_.view());
-      if (step.status == http::ChunkedDecoder::Status::error) {
+      if (step.status == http::h1::ChunkedDecoder::Status::error) {
         co_await respond(ex, Reason::bad_request, "malformed chunked body");
         co_return false;
       }
-      if (step.status == http::ChunkedDecoder::Status::data) {
+      if (step.status == http::h1::ChunkedDecoder::Status::data) {
         if (ex.body.size() + step.data.size() > ex.listener->max_body) {
           co_await respond(ex, Reason::request_too_large, "the request body exceeds max_body");
           co_return false;
@@ -261,7 +261,7 @@ awaitable<bool> Session::read_body(Exchange& ex) {
         ex.body.append(step.data);
       }
       buf_.consume(step.consumed);
-      if (step.status == http::ChunkedDecoder::Status::done) break;
+      if (step.status == http::h1::ChunkedDecoder::Status::done) break;
       if (step.consumed == 0) {
         if (!co_await read_more()) co_return false;
         set_deadline(policy::Clock::now() + ex.listener->idle_timeout);

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "breakwater/config/model.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/message.hpp"
 
 namespace breakwater::config {
 

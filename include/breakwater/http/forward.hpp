@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "breakwater/http/fields.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/message.hpp"
 
 namespace breakwater::http {
 

@@ -15,7 +15,7 @@
 #include "breakwater/http/io.hpp"
 #include "breakwater/http/stream.hpp"
 #include "breakwater/http/watchdog.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/h1/parser.hpp"
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/policy/time.hpp"
 
@@ -158,7 +158,7 @@ class UpstreamStream final {
   Lease lease_;
   BodyKind kind_ = BodyKind::none;
   std::uint64_t remaining_ = 0;
-  ChunkedDecoder dec_;
+  h1::ChunkedDecoder dec_;
   std::size_t pending_ = 0;  // bytes of the last piece, consumed on the next call
   bool ended_ = false;
 };

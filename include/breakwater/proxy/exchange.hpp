@@ -7,7 +7,7 @@
 
 #include "breakwater/http/fields.hpp"
 #include "breakwater/http/forward.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/message.hpp"
 #include "breakwater/policy/idempotency.hpp"
 #include "breakwater/proxy/reason.hpp"
 #include "breakwater/proxy/route_policies.hpp"

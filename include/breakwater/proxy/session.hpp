@@ -12,7 +12,7 @@
 #include "breakwater/http/stream.hpp"
 #include "breakwater/http/watchdog.hpp"
 #include "breakwater/http/upstream.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/message.hpp"
 #include "breakwater/policy/idempotency.hpp"
 #include "breakwater/proxy/exchange.hpp"
 #include "breakwater/proxy/pipeline.hpp"

@@ -4,9 +4,10 @@
 #include <string>
 
 #include "breakwater/http/forward.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/h1/parser.hpp"
 
 using namespace breakwater::http;
+using namespace breakwater::http::h1;
 
 TEST_CASE("X-Request-Id is sent once, the client's, also when Connection names it") {
   const std::string text =

@@ -6,9 +6,10 @@
 #include <utility>
 
 #include "breakwater/http/forward.hpp"
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/h1/parser.hpp"
 
 using namespace breakwater::http;
+using namespace breakwater::http::h1;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "breakwater/http/wire.hpp"
+#include "breakwater/http/h1/parser.hpp"
 
 #include <arpa/inet.h>
 
@@ -6,7 +6,7 @@
 
 #include "breakwater/http/text.hpp"
 
-namespace breakwater::http {
+namespace breakwater::http::h1 {
 namespace {
 
 constexpr std::uint64_t kMaxContentLength = 1ULL << 62;
@@ -137,106 +137,6 @@ std::string_view describe(WireError e) {
     case WireError::status_line: return "malformed status line";
   }
   return "malformed message";
-}
-
-namespace {
-
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-bool valid_reg_name(std::string_view h) {
-  for (std::size_t i = 0; i < h.size(); ++i) {
-    char c = h[i];
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
-    if (std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos) continue;
-    if (c == '%' && i + 2 < h.size() && is_hex(h[i + 1]) && is_hex(h[i + 2])) {
-      i += 2;
-      continue;
-    }
-    return false;
-  }
-  return !h.empty();
-}
-
-bool valid_ipv6(std::string_view h) {
-  char buf[64];
-  if (h.empty() || h.size() >= sizeof buf) return false;
-  std::memcpy(buf, h.data(), h.size());
-  buf[h.size()] = '\0';
-  in6_addr addr{};
-  return inet_pton(AF_INET6, buf, &addr) == 1;
-}
-
-}  // namespace
-
-bool valid_authority(std::string_view a) {
-  std::string_view port;
-  bool has_port = false;
-  if (!a.empty() && a.front() == '[') {
-    auto close = a.find(']');
-    if (close == std::string_view::npos || !valid_ipv6(a.substr(1, close - 1))) return false;
-    auto rest = a.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return false;
-      port = rest.substr(1);
-      has_port = true;
-    }
-  } else {
-    auto colon = a.find(':');
-    if (!valid_reg_name(a.substr(0, colon))) return false;  // an IPv4 address is a reg-name too
-    if (colon != std::string_view::npos) {
-      port = a.substr(colon + 1);
-      has_port = true;
-    }
-  }
-  if (!has_port) return true;
-  if (port.empty() || port.size() > 5) return false;
-  unsigned n = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<unsigned>(c - '0');
-  }
-  return n <= 65535;
-}
-
-void RequestHead::clear() {
-  method = target = host = {};
-  version_minor = 1;
-  headers.clear();
-  body = BodyKind::none;
-  content_length = 0;
-  keep_alive = true;
-  expect_continue = false;
-  has_connection_tokens = false;
-}
-
-std::string_view RequestHead::header(std::string_view name) const {
-  for (auto& h : headers)
-    if (iequals(h.name, name)) return h.value;
-  return {};
-}
-
-const Header* RequestHead::find(std::string_view name) const {
-  for (auto& h : headers)
-    if (iequals(h.name, name)) return &h;
-  return nullptr;
-}
-
-void ResponseHead::clear() {
-  version_minor = 1;
-  status = 0;
-  reason = {};
-  headers.clear();
-  body = BodyKind::none;
-  content_length = 0;
-  keep_alive = true;
-  chunked_framing = false;
-  other_codings = false;
-}
-
-std::string_view ResponseHead::header(std::string_view name) const {
-  for (auto& h : headers)
-    if (iequals(h.name, name)) return h.value;
-  return {};
 }
 
 std::size_t find_head_end(std::string_view buf, std::size_t& scanned) {
@@ -426,4 +326,4 @@ ChunkedDecoder::Step ChunkedDecoder::next(std::string_view in) {
   return {Status::error, 0, {}};
 }
 
-}  // namespace breakwater::http
+}  // namespace breakwater::http::h1

@@ -6,14 +6,9 @@
 #include <string_view>
 #include <vector>
 
-namespace breakwater::http {
+#include "breakwater/http/message.hpp"
 
-struct Header {
-  std::string_view name;   // as sent
-  std::string_view value;  // OWS trimmed
-};
-
-enum class BodyKind : std::uint8_t { none, length, chunked, until_close };
+namespace breakwater::http::h1 {
 
 // Why a head was refused; `none` means it parsed.
 enum class WireError : std::uint8_t {
@@ -36,41 +31,6 @@ enum class WireError : std::uint8_t {
   status_line,
 };
 std::string_view describe(WireError e);
-
-struct RequestHead {
-  std::string_view method;
-  std::string_view target;
-  int version_minor = 1;
-  std::vector<Header> headers;
-  BodyKind body = BodyKind::none;
-  std::uint64_t content_length = 0;
-  bool keep_alive = true;
-  bool expect_continue = false;
-  bool has_connection_tokens = false;  // Connection names other headers
-  std::string_view host;               // the Host header, if any
-  void clear();
-  [[nodiscard]] std::string_view header(std::string_view name) const;  // first, or empty
-  [[nodiscard]] const Header* find(std::string_view name) const;        // first, or null
-};
-
-struct ResponseHead {
-  int version_minor = 1;
-  int status = 0;
-  std::string_view reason;
-  std::vector<Header> headers;
-  BodyKind body = BodyKind::none;
-  std::uint64_t content_length = 0;
-  bool keep_alive = true;
-  bool chunked_framing = false;  // Transfer-Encoding ends in chunked (also on a HEAD answer)
-  bool other_codings = false;    // Transfer-Encoding names codings besides chunked (gzip, chunked)
-  void clear();
-  [[nodiscard]] std::string_view header(std::string_view name) const;
-};
-
-// host[:port] as RFC 3986 §3.2.2 spells it: a reg-name (unreserved, sub-delims,
-// %HH), an IPv4 address or an [IPv6] literal, then optionally ':' and 1-5 digits
-// up to 65535. What a Host header and an absolute-form authority must be.
-[[nodiscard]] bool valid_authority(std::string_view authority);
 
 // Length of the head (through its blank line) once `buf` holds all of it, else 0.
 // `scanned` remembers progress across calls so a slow sender costs O(n) overall.
@@ -101,4 +61,4 @@ class ChunkedDecoder final {
   std::uint64_t remaining_ = 0;
 };
 
-}  // namespace breakwater::http
+}  // namespace breakwater::http::h1
