@@ -4,7 +4,7 @@
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
-#include "breakwater/http/watchdog.hpp"
+#include "breakwater/io/watchdog.hpp"
 #include "breakwater/http/h1/parser.hpp"
 #include "breakwater/log.hpp"
 #include "breakwater/proxy/server.hpp"
@@ -21,7 +21,7 @@ struct Admin::Conn : std::enable_shared_from_this<Admin::Conn> {
     });
   }
   tcp::socket sock;
-  http::Watchdog watchdog;
+  io::Watchdog watchdog;
 };
 
 Admin::Admin(proxy::Server& server, net::io_context& ctx, const config::HostPort& bind)

@@ -32,7 +32,7 @@ std::vector<std::string> endpoint_names(const config::UpstreamConfig& c) {
 
 UpstreamShared::UpstreamShared(config::UpstreamConfig c)
     : cfg(std::move(c)), names(endpoint_names(cfg)), failed_until(cfg.endpoints.size()) {
-  if (cfg.tls) tls = make_client_tls(cfg.ca_file, cfg.verify);
+  if (cfg.tls) tls = io::make_client_tls(cfg.ca_file, cfg.verify);
 }
 
 struct UpstreamShared::Waiter {

@@ -57,7 +57,7 @@ Worker::Worker(unsigned i) : index(i), rng(std::random_device{}() ^ (static_cast
 
 ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c)
     : name(c.name), bind(c.bind), acceptor(ctx), max_connections(c.max_connections) {
-  if (!c.tls_cert.empty()) tls = http::make_server_tls(c.tls_cert, c.tls_key);
+  if (!c.tls_cert.empty()) tls = io::make_server_tls(c.tls_cert, c.tls_key);
   tcp::endpoint ep(net::ip::make_address(c.bind.host), c.bind.port);
   acceptor.open(ep.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -67,7 +67,7 @@ ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfi
 
 ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c, ListenerHandle& same_socket)
     : name(c.name), bind(c.bind), acceptor(ctx), max_connections(c.max_connections) {
-  if (!c.tls_cert.empty()) tls = http::make_server_tls(c.tls_cert, c.tls_key);
+  if (!c.tls_cert.empty()) tls = io::make_server_tls(c.tls_cert, c.tls_key);
   // Closing the old handle's descriptor then leaves the socket (and its backlog) open.
   int fd = ::fcntl(same_socket.acceptor.native_handle(), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup");
@@ -122,7 +122,7 @@ bool Server::prepare(Next& next, std::string& error) {
       auto it = listeners_.find(lc.name);
       if (it != listeners_.end() && it->second->bind == lc.bind) {
         // Certificates are read again on every reload, so a rotated file is picked up.
-        if (!lc.tls_cert.empty()) next.certs[lc.name] = http::make_server_tls(lc.tls_cert, lc.tls_key);
+        if (!lc.tls_cert.empty()) next.certs[lc.name] = io::make_server_tls(lc.tls_cert, lc.tls_key);
         next.listeners[lc.name] = it->second;
         continue;
       }

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "breakwater/config/model.hpp"
-#include "breakwater/http/io.hpp"
+#include "breakwater/io/asio.hpp"
 
 namespace breakwater::proxy {
 class Server;

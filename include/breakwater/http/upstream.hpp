@@ -12,9 +12,9 @@
 
 #include "breakwater/config/model.hpp"
 #include "breakwater/http/buffer.hpp"
-#include "breakwater/http/io.hpp"
-#include "breakwater/http/stream.hpp"
-#include "breakwater/http/watchdog.hpp"
+#include "breakwater/io/asio.hpp"
+#include "breakwater/io/stream.hpp"
+#include "breakwater/io/watchdog.hpp"
 #include "breakwater/http/h1/parser.hpp"
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/policy/time.hpp"
@@ -74,7 +74,7 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
   // (no EOF, no stray byte that would answer the next request). Does not block.
   [[nodiscard]] bool quiet();
 
-  Stream stream;
+  io::Stream stream;
   ByteBuffer rbuf{32 * 1024};  // a 16 KiB response arrives in one read
   std::string head_raw;        // the current response's head; `head` points into it
   ResponseHead head;
@@ -85,7 +85,7 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
 
  private:
   std::shared_ptr<UpstreamShared> up_;
-  Watchdog watchdog_;
+  io::Watchdog watchdog_;
 };
 
 // A connection on loan from a pool: returned on destruction, kept only if marked reusable.

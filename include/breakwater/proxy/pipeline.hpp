@@ -6,7 +6,7 @@
 #include <random>
 #include <string_view>
 
-#include "breakwater/http/io.hpp"
+#include "breakwater/io/asio.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/proxy/exchange.hpp"
 

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "breakwater/http/io.hpp"
+#include "breakwater/io/asio.hpp"
 #include "breakwater/policy/bulkhead.hpp"
 #include "breakwater/policy/circuit_breaker.hpp"
 #include "breakwater/policy/retry_budget.hpp"

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "breakwater/config/model.hpp"
-#include "breakwater/http/io.hpp"
-#include "breakwater/http/stream.hpp"
+#include "breakwater/io/asio.hpp"
+#include "breakwater/io/stream.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/proxy/handoff.hpp"
 #include "breakwater/proxy/route_state.hpp"

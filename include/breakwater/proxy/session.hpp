@@ -8,9 +8,9 @@
 
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/forward.hpp"
-#include "breakwater/http/io.hpp"
-#include "breakwater/http/stream.hpp"
-#include "breakwater/http/watchdog.hpp"
+#include "breakwater/io/asio.hpp"
+#include "breakwater/io/stream.hpp"
+#include "breakwater/io/watchdog.hpp"
 #include "breakwater/http/upstream.hpp"
 #include "breakwater/http/message.hpp"
 #include "breakwater/policy/idempotency.hpp"
@@ -69,7 +69,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
 
   Server& server_;
   Worker& worker_;
-  http::Stream stream_;
+  io::Stream stream_;
   std::shared_ptr<ListenerHandle> listener_;
   std::shared_ptr<net::ssl::context> tls_;
   std::string client_ip_;
@@ -82,7 +82,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   bool idle_ = true;
   bool closing_ = false;
   bool client_timed_out_ = false;
-  http::Watchdog watchdog_;  // closes the client connection at its deadline
+  io::Watchdog watchdog_;  // closes the client connection at its deadline
 };
 
 }  // namespace breakwater::proxy

@@ -17,7 +17,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
-#include "breakwater/http/io.hpp"
+#include "breakwater/io/asio.hpp"
 #include "breakwater/policy/time.hpp"
 #include "breakwater/config/redis_url.hpp"
 #include "breakwater/store/redis_reply.hpp"

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "breakwater/config/model.hpp"
-#include "breakwater/http/io.hpp"
+#include "breakwater/io/asio.hpp"
 #include "breakwater/policy/rate_limit.hpp"
 #include "breakwater/store/idem.hpp"
 

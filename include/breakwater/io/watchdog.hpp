@@ -5,10 +5,10 @@
 // per request then costs no timer cancel and re-arm.
 #include <memory>
 
-#include "breakwater/http/io.hpp"
+#include "breakwater/io/asio.hpp"
 #include "breakwater/policy/time.hpp"
 
-namespace breakwater::http {
+namespace breakwater::io {
 
 class Watchdog final {
  public:
@@ -57,4 +57,4 @@ class Watchdog final {
   bool stopped_ = false;
 };
 
-}  // namespace breakwater::http
+}  // namespace breakwater::io

@@ -1,8 +1,8 @@
-#include "breakwater/http/stream.hpp"
+#include "breakwater/io/stream.hpp"
 
 #include <boost/asio/ssl/host_name_verification.hpp>
 
-namespace breakwater::http {
+namespace breakwater::io {
 
 awaitable<error_code> Stream::tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify) {
   ctx_ = std::move(ctx);
@@ -51,4 +51,4 @@ std::shared_ptr<net::ssl::context> make_server_tls(const std::string& cert, cons
   return ctx;
 }
 
-}  // namespace breakwater::http
+}  // namespace breakwater::io

@@ -1,6 +1,6 @@
 #pragma once
 // The Asio vocabulary of the I/O shell. Asio is compiled once (separate
-// compilation, see src/http/asio_impl.cpp); only the shell includes this.
+// compilation, see src/io/asio_impl.cpp); only the shell includes this.
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>

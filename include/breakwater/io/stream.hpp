@@ -7,9 +7,9 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
-#include "breakwater/http/io.hpp"
+#include "breakwater/io/asio.hpp"
 
-namespace breakwater::http {
+namespace breakwater::io {
 
 class Stream final {
  public:
@@ -54,4 +54,4 @@ std::shared_ptr<net::ssl::context> make_client_tls(const std::string& ca_file, b
 // A server context from a certificate chain and key (PEM). Throws on bad files.
 std::shared_ptr<net::ssl::context> make_server_tls(const std::string& cert, const std::string& key);
 
-}  // namespace breakwater::http
+}  // namespace breakwater::io
