@@ -39,6 +39,22 @@ std::string route_label(const proxy::RouteMetrics& m) { return "route=\"" + labe
 
 std::uint64_t get(const Counter& c) { return c.load(std::memory_order_relaxed); }
 
+using Routes = std::vector<std::shared_ptr<proxy::RouteMetrics>>;
+
+// A counter family with one sample per route and label value that is not zero.
+// The counters are sized by the label table declared with their enum, so the two cannot drift.
+template <std::size_t N>
+void labeled_counter(std::string& out, const char* name, const char* help, const Routes& routes,
+                     std::array<Counter, N> proxy::RouteMetrics::*counters, std::string_view key,
+                     const std::array<std::string_view, N>& labels) {
+  header(out, name, "counter", help);
+  for (auto& m : routes)
+    for (std::size_t i = 0; i < N; ++i)
+      if (auto v = get(((*m).*counters)[i]))
+        sample(out, name, route_label(*m) + "," + std::string(key) + "=\"" + std::string(labels[i]) + "\"",
+               static_cast<double>(v));
+}
+
 }  // namespace
 
 std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Snapshot& snap) {
@@ -53,22 +69,11 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
         sample(out, "breakwater_requests_total", route_label(*m) + ",code=\"" + std::to_string(code) + "\"",
                static_cast<double>(v));
 
-  header(out, "breakwater_rejected_total", "counter", "Requests rejected by an enforcing policy.");
-  for (auto& m : routes)
-    for (std::size_t r = 0; r < proxy::kReasonCount; ++r)
-      if (auto v = get(m->rejected[r]))
-        sample(out, "breakwater_rejected_total",
-               route_label(*m) + ",reason=\"" + std::string(proxy::reason_name(static_cast<proxy::Reason>(r))) + "\"",
-               static_cast<double>(v));
+  labeled_counter(out, "breakwater_rejected_total", "Requests rejected by an enforcing policy.", routes,
+                  &proxy::RouteMetrics::rejected, "reason", proxy::kReasonNames);
 
-  header(out, "breakwater_shadow_rejections_total", "counter",
-         "Requests a shadow-mode policy would have rejected.");
-  for (auto& m : routes)
-    for (std::size_t r = 0; r < proxy::kReasonCount; ++r)
-      if (auto v = get(m->shadow[r]))
-        sample(out, "breakwater_shadow_rejections_total",
-               route_label(*m) + ",reason=\"" + std::string(proxy::reason_name(static_cast<proxy::Reason>(r))) + "\"",
-               static_cast<double>(v));
+  labeled_counter(out, "breakwater_shadow_rejections_total", "Requests a shadow-mode policy would have rejected.",
+                  routes, &proxy::RouteMetrics::shadow, "reason", proxy::kReasonNames);
 
   header(out, "breakwater_request_duration_seconds", "histogram", "Time from request head to response end.");
   for (auto& m : routes) {
@@ -87,13 +92,8 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
     sample(out, "breakwater_request_duration_seconds_count", rl, static_cast<double>(cumulative));
   }
 
-  header(out, "breakwater_upstream_attempts_total", "counter", "Upstream attempts by outcome.");
-  for (auto& m : routes)
-    for (std::size_t o = 0; o < m->attempts.size(); ++o)
-      if (auto v = get(m->attempts[o]))
-        sample(out, "breakwater_upstream_attempts_total",
-               route_label(*m) + ",outcome=\"" + std::string(policy::kOutcomeLabels[o]) + "\"",
-               static_cast<double>(v));
+  labeled_counter(out, "breakwater_upstream_attempts_total", "Upstream attempts by outcome.", routes,
+                  &proxy::RouteMetrics::attempts, "outcome", policy::kOutcomeLabels);
 
   header(out, "breakwater_circuit_state", "gauge", "Circuit breaker state: 0 closed, 1 open, 2 half-open.");
   for (auto& rt : snap.routes)
@@ -101,13 +101,8 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
       sample(out, "breakwater_circuit_state", route_label(*rt.metrics),
              static_cast<double>(static_cast<int>(rt.breaker->view().state)));
 
-  header(out, "breakwater_circuit_transitions_total", "counter", "Circuit breaker state changes.");
-  static constexpr const char* kStates[] = {"closed", "open", "half_open"};
-  for (auto& m : routes)
-    for (std::size_t s = 0; s < 3; ++s)
-      if (auto v = get(m->transitions[s]))
-        sample(out, "breakwater_circuit_transitions_total", route_label(*m) + ",to=\"" + kStates[s] + "\"",
-               static_cast<double>(v));
+  labeled_counter(out, "breakwater_circuit_transitions_total", "Circuit breaker state changes.", routes,
+                  &proxy::RouteMetrics::transitions, "to", policy::kBreakerStateLabels);
 
   header(out, "breakwater_bulkhead_in_use", "gauge", "Requests holding a bulkhead permit.");
   for (auto& rt : snap.routes)
@@ -126,13 +121,8 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
     sample(out, "breakwater_retry_budget_exhausted_total", route_label(*m),
            static_cast<double>(get(m->budget_exhausted)));
 
-  header(out, "breakwater_idempotency_total", "counter", "Idempotency-Key outcomes.");
-  static constexpr const char* kIdem[] = {"stored", "replayed", "in_flight", "reused"};
-  for (auto& m : routes)
-    for (std::size_t i = 0; i < 4; ++i)
-      if (auto v = get(m->idempotency[i]))
-        sample(out, "breakwater_idempotency_total", route_label(*m) + ",outcome=\"" + kIdem[i] + "\"",
-               static_cast<double>(v));
+  labeled_counter(out, "breakwater_idempotency_total", "Idempotency-Key outcomes.", routes,
+                  &proxy::RouteMetrics::idempotency, "outcome", proxy::kIdempotencyOutcomeLabels);
 
   header(out, "breakwater_store_errors_total", "counter", "Store calls that failed or timed out.");
   sample(out, "breakwater_store_errors_total", "", static_cast<double>(get(registry.global.store_errors)));
@@ -162,10 +152,10 @@ std::string render_routes(const proxy::Snapshot& snap) {
     out.append(",\"circuit_breaker\":");
     if (rt.breaker) {
       auto v = rt.breaker->view();
-      static constexpr const char* kNames[] = {"closed", "open", "half_open"};
+      auto state = policy::label_of(policy::kBreakerStateLabels, v.state);
       char buf[160];
-      std::snprintf(buf, sizeof buf, "{\"state\":\"%s\",\"failure_rate\":%g,\"slow_call_rate\":%g,\"calls\":%u}",
-                    kNames[static_cast<int>(v.state)], v.failure_rate, v.slow_call_rate, v.calls);
+      std::snprintf(buf, sizeof buf, "{\"state\":\"%.*s\",\"failure_rate\":%g,\"slow_call_rate\":%g,\"calls\":%u}",
+                    static_cast<int>(state.size()), state.data(), v.failure_rate, v.slow_call_rate, v.calls);
       out.append(buf);
     } else {
       out.append("null");

@@ -5,24 +5,15 @@
 namespace breakwater::policy {
 namespace {
 
-std::int64_t second_of(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
 constexpr std::uint8_t kFail = 1, kSlow = 2, kUsed = 4;
 
 }  // namespace
 
-CircuitBreaker::CircuitBreaker(CircuitBreakerSettings s) : s_(std::move(s)), open_duration_(s_.open_duration) {
-  if (s_.window == WindowKind::count)
-    ring_.assign(std::max(1u, s_.window_size), 0);
-  else
-    buckets_.assign(std::max(1u, s_.window_size), Bucket{});
-}
-
-bool CircuitBreaker::is_failure_status(int status) const {
-  return std::find(s_.failure_statuses.begin(), s_.failure_statuses.end(), status) != s_.failure_statuses.end();
-}
+CircuitBreaker::CircuitBreaker(CircuitBreakerSettings s)
+    : s_(std::move(s)),
+      ring_(s_.window == WindowKind::count ? std::max(1u, s_.window_size) : 0u, 0),
+      seconds_(s_.window == WindowKind::time ? s_.window_size : 1u),
+      open_duration_(s_.open_duration) {}
 
 unsigned CircuitBreaker::min_calls() const {
   // A count window can never hold more than window_size calls.
@@ -30,81 +21,41 @@ unsigned CircuitBreaker::min_calls() const {
 }
 
 double CircuitBreaker::failure_rate() const {
-  if (totals_.calls == 0 || totals_.calls < min_calls()) return -1;
-  return 100.0 * totals_.failures / totals_.calls;
+  auto& t = totals();
+  if (t[kCalls] == 0 || t[kCalls] < min_calls()) return -1;
+  return 100.0 * t[kFailures] / t[kCalls];
 }
 
 double CircuitBreaker::slow_call_rate() const {
-  if (totals_.calls == 0 || totals_.calls < min_calls()) return -1;
-  return 100.0 * totals_.slow / totals_.calls;
+  auto& t = totals();
+  if (t[kCalls] == 0 || t[kCalls] < min_calls()) return -1;
+  return 100.0 * t[kSlowCalls] / t[kCalls];
 }
 
 bool CircuitBreaker::over_threshold() const {
-  if (totals_.calls == 0 || totals_.calls < min_calls()) return false;
+  auto& t = totals();
+  if (t[kCalls] == 0 || t[kCalls] < min_calls()) return false;
   return failure_rate() >= s_.failure_rate_threshold || slow_call_rate() >= s_.slow_call_rate_threshold;
 }
 
-void CircuitBreaker::advance(TimePoint now) {
-  if (s_.window != WindowKind::time) return;
-  auto sec = second_of(now);
-  if (last_second_ < 0) {
-    last_second_ = sec;
+void CircuitBreaker::record(bool failure, bool slow, TimePoint now) {
+  Totals call{{1, failure, slow}};
+  if (s_.window == WindowKind::time) {
+    seconds_.add(now, call);
     return;
   }
-  auto n = static_cast<std::int64_t>(buckets_.size());
-  // Expire every bucket that fell out of the window, at most one full turn.
-  for (auto s = std::max(last_second_ + 1, sec - n + 1); s <= sec; ++s) {
-    auto& b = buckets_[static_cast<std::size_t>(((s % n) + n) % n)];
-    if (b.second >= 0 && b.second <= sec - n) {
-      totals_.calls -= b.t.calls;
-      totals_.failures -= b.t.failures;
-      totals_.slow -= b.t.slow;
-      b = Bucket{};
-    }
-  }
-  if (sec - last_second_ >= n) {
-    // Everything is older than the window.
-    for (auto& b : buckets_) b = Bucket{};
-    totals_ = {};
-  }
-  last_second_ = std::max(last_second_, sec);
-}
-
-void CircuitBreaker::record(bool failure, bool slow, TimePoint now) {
-  if (s_.window == WindowKind::count) {
-    auto& slot = ring_[ring_pos_];
-    if (slot & kUsed) {
-      --totals_.calls;
-      if (slot & kFail) --totals_.failures;
-      if (slot & kSlow) --totals_.slow;
-    }
-    slot = static_cast<std::uint8_t>(kUsed | (failure ? kFail : 0) | (slow ? kSlow : 0));
-    ring_pos_ = (ring_pos_ + 1) % ring_.size();
-  } else {
-    advance(now);
-    auto sec = second_of(now);
-    auto n = static_cast<std::int64_t>(buckets_.size());
-    auto& b = buckets_[static_cast<std::size_t>(((sec % n) + n) % n)];
-    if (b.second != sec) {
-      totals_.calls -= b.t.calls;
-      totals_.failures -= b.t.failures;
-      totals_.slow -= b.t.slow;
-      b = Bucket{sec, {}};
-    }
-    ++b.t.calls;
-    b.t.failures += failure;
-    b.t.slow += slow;
-  }
-  ++totals_.calls;
-  totals_.failures += failure;
-  totals_.slow += slow;
+  auto& slot = ring_[ring_pos_];
+  if (slot & kUsed) count_totals_ -= Totals{{1, (slot & kFail) != 0, (slot & kSlow) != 0}};
+  slot = static_cast<std::uint8_t>(kUsed | (failure ? kFail : 0) | (slow ? kSlow : 0));
+  ring_pos_ = (ring_pos_ + 1) % ring_.size();
+  count_totals_ += call;
 }
 
 void CircuitBreaker::clear_window() {
   std::fill(ring_.begin(), ring_.end(), 0);
   ring_pos_ = 0;
-  for (auto& b : buckets_) b = Bucket{};
-  totals_ = {};
+  count_totals_ = {};
+  seconds_.clear();
 }
 
 void CircuitBreaker::transition(BreakerState to, TimePoint now) {

@@ -21,7 +21,7 @@ constexpr std::size_t kReplayableBody = 64 * 1024;
 
 bool is_failure_status(const RouteRuntime& rt, int status) {
   if (rt.breaker) return rt.breaker->is_failure_status(status);
-  return status == 500 || status == 502 || status == 503 || status == 504;
+  return policy::is_failure_status(policy::kDefaultFailureStatuses, status);
 }
 
 bool is_failure(const RouteRuntime& rt, const policy::AttemptOutcome& o) {

@@ -7,11 +7,11 @@
 #include <optional>
 #include <vector>
 
+#include "breakwater/policy/breaker_state.hpp"
 #include "breakwater/policy/circuit_breaker_settings.hpp"
+#include "breakwater/policy/sliding_window.hpp"
 
 namespace breakwater::policy {
-
-enum class BreakerState : std::uint8_t { closed = 0, open = 1, half_open = 2 };
 
 struct BreakerPermit {
   bool allowed = false;
@@ -34,36 +34,32 @@ class CircuitBreaker final {
   // Percent, or -1 before minimum_calls calls are in the window.
   [[nodiscard]] double failure_rate() const;
   [[nodiscard]] double slow_call_rate() const;
-  [[nodiscard]] unsigned calls() const { return totals_.calls; }
+  [[nodiscard]] unsigned calls() const { return totals()[kCalls]; }
   [[nodiscard]] Duration current_open_duration() const { return open_duration_; }
   // Every transition so far, in order; the caller drains it for metrics.
   std::vector<BreakerState> take_transitions();
-  [[nodiscard]] bool is_failure_status(int status) const;
+  [[nodiscard]] bool is_failure_status(int status) const {
+    return policy::is_failure_status(s_.failure_statuses, status);
+  }
   [[nodiscard]] const CircuitBreakerSettings& settings() const { return s_; }
 
  private:
-  struct Totals {
-    unsigned calls = 0, failures = 0, slow = 0;
-  };
-  struct Bucket {
-    std::int64_t second = -1;
-    Totals t;
-  };
+  enum Total : std::size_t { kCalls, kFailures, kSlowCalls };
+  using Totals = Counters<unsigned, 3>;
   void record(bool failure, bool slow, TimePoint now);
-  void advance(TimePoint now);
   void transition(BreakerState to, TimePoint now);
   void clear_window();
   [[nodiscard]] unsigned min_calls() const;
+  [[nodiscard]] const Totals& totals() const { return s_.window == WindowKind::count ? count_totals_ : seconds_.sums(); }
   [[nodiscard]] bool over_threshold() const;
 
   CircuitBreakerSettings s_;
   BreakerState state_ = BreakerState::closed;
   std::uint64_t generation_ = 1;
-  Totals totals_;
   std::vector<std::uint8_t> ring_;  // count window: bit 0 failure, bit 1 slow, bit 2 used
   std::size_t ring_pos_ = 0;
-  std::vector<Bucket> buckets_;     // time window: one per second
-  std::int64_t last_second_ = -1;
+  Totals count_totals_;
+  SlidingWindow<Totals> seconds_;   // time window
   Duration open_duration_;
   TimePoint open_until_{};
   unsigned probes_admitted_ = 0, probes_done_ = 0, probe_slow_ = 0;

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <vector>
 
+#include "breakwater/policy/outcome.hpp"
 #include "breakwater/policy/time.hpp"
 
 namespace breakwater::policy {
@@ -18,7 +19,8 @@ struct CircuitBreakerSettings {
   Duration open_duration = std::chrono::seconds(30);
   Duration open_duration_max = std::chrono::minutes(5);
   unsigned half_open_calls = 3;
-  std::vector<int> failure_statuses{500, 502, 503, 504};
+  std::vector<int> failure_statuses =
+      std::vector<int>(kDefaultFailureStatuses.begin(), kDefaultFailureStatuses.end());
   Mode mode = Mode::enforce;
   bool operator==(const CircuitBreakerSettings&) const = default;
 };

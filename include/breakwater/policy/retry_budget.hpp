@@ -1,9 +1,10 @@
 #pragma once
 // Retry budget over a 10 s sliding window (per-second buckets):
 // retries <= budget_ratio * requests + budget_min_rps * 10.
-#include <array>
+#include <cstddef>
 #include <cstdint>
 
+#include "breakwater/policy/sliding_window.hpp"
 #include "breakwater/policy/time.hpp"
 
 namespace breakwater::policy {
@@ -18,16 +19,9 @@ class RetryBudget final {
   [[nodiscard]] double available(TimePoint now);
 
  private:
-  struct Bucket {
-    std::int64_t second = -1;
-    std::uint64_t requests = 0, retries = 0;
-  };
-  void advance(TimePoint now);
-  Bucket& current(TimePoint now);  // this second's bucket, recycled when stale
+  enum Count : std::size_t { kRequests, kRetries };
   double ratio_, min_rps_;
-  std::array<Bucket, kWindowSeconds> buckets_{};
-  std::uint64_t requests_ = 0, retries_ = 0;
-  std::int64_t last_second_ = -1;
+  SlidingWindow<Counters<std::uint64_t, 2>> window_{kWindowSeconds};
 };
 
 }  // namespace breakwater::policy

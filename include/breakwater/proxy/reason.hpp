@@ -32,14 +32,13 @@ enum class Reason : std::uint8_t {
 };
 inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::count_);
 
-constexpr std::string_view reason_name(Reason r) {
-  constexpr std::array<std::string_view, kReasonCount> names{
+inline constexpr std::array<std::string_view, kReasonCount> kReasonNames{
 #define BW_REASON_NAME(name, status) #name,
-      BREAKWATER_REASONS(BW_REASON_NAME)
+    BREAKWATER_REASONS(BW_REASON_NAME)
 #undef BW_REASON_NAME
-  };
-  return names[static_cast<std::size_t>(r)];
-}
+};
+
+constexpr std::string_view reason_name(Reason r) { return kReasonNames[static_cast<std::size_t>(r)]; }
 
 constexpr int reason_status(Reason r) {
   constexpr std::array<int, kReasonCount> statuses{

@@ -1,7 +1,6 @@
 #pragma once
 // Thread-safe homes for one route's policy objects, shared by every worker.
 // Critical sections are a few arithmetic steps; no lock is held across co_await.
-#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -22,8 +21,7 @@ class SharedBreaker final {
   void record(const policy::BreakerPermit& p, bool failure, policy::Duration took, policy::TimePoint now);
   void cancel(const policy::BreakerPermit& p);
   [[nodiscard]] bool is_failure_status(int status) const {
-    auto& f = settings_.failure_statuses;
-    return std::find(f.begin(), f.end(), status) != f.end();
+    return policy::is_failure_status(settings_.failure_statuses, status);
   }
   [[nodiscard]] policy::Mode mode() const { return settings_.mode; }
   struct View {

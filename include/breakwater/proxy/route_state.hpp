@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "breakwater/policy/breaker_state.hpp"
+#include "breakwater/policy/labels.hpp"
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/proxy/reason.hpp"
 
@@ -31,7 +33,10 @@ struct Histogram {
   }
 };
 
-enum class IdempotencyOutcome : std::uint8_t { stored, replayed, in_flight, reused, count_ };
+// Label values of breakwater_idempotency_total{outcome}.
+#define BREAKWATER_IDEMPOTENCY_OUTCOMES(X) X(stored) X(replayed) X(in_flight) X(reused)
+enum class IdempotencyOutcome : std::uint8_t { BREAKWATER_IDEMPOTENCY_OUTCOMES(BW_LABEL_ENUM) };
+inline constexpr std::array kIdempotencyOutcomeLabels{BREAKWATER_IDEMPOTENCY_OUTCOMES(BW_LABEL_NAME)};
 
 struct RouteMetrics {
   explicit RouteMetrics(std::string n) : name(std::move(n)) {}
@@ -40,11 +45,11 @@ struct RouteMetrics {
   std::array<Counter, kReasonCount> rejected{};
   std::array<Counter, kReasonCount> shadow{};
   Histogram duration;
-  std::array<Counter, 5> attempts{};
+  std::array<Counter, policy::kOutcomeLabels.size()> attempts{};
   Counter retries{0};
   Counter budget_exhausted{0};
-  std::array<Counter, 4> idempotency{};
-  std::array<Counter, 3> transitions{};  // indexed by policy::BreakerState
+  std::array<Counter, kIdempotencyOutcomeLabels.size()> idempotency{};
+  std::array<Counter, policy::kBreakerStateLabels.size()> transitions{};
   Counter shadow_retries{0};
 
   void count_status(int status) {
