@@ -117,6 +117,8 @@ class UpstreamPoolCase(unittest.TestCase):
         self.bw = Breakwater(config(self.port, self.admin, self.up.port, **kw))
 
     def tearDown(self):
+        if not hasattr(self, "bw"):
+            return  # skipped before anything started
         self.bw.stop()
         self.up.stop()
         assert_clean(self, self.bw)
