@@ -1,13 +1,11 @@
 #include "breakwater/admin/admin.hpp"
 
-#include "breakwater/admin/render.hpp"
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/io/watchdog.hpp"
 #include "breakwater/http/h1/parser.hpp"
 #include "breakwater/log.hpp"
-#include "breakwater/proxy/server.hpp"
 
 namespace breakwater::admin {
 
@@ -24,7 +22,7 @@ struct Admin::Conn : std::enable_shared_from_this<Admin::Conn> {
   io::Watchdog watchdog;
 };
 
-Admin::Admin(proxy::Server& server, net::io_context& ctx, const config::HostPort& bind)
+Admin::Admin(const ServerView& server, net::io_context& ctx, const config::HostPort& bind)
     : server_(server), ctx_(ctx), acceptor_(ctx) {
   tcp::endpoint ep(net::ip::make_address(bind.host), bind.port);
   acceptor_.open(ep.protocol());
@@ -66,10 +64,9 @@ std::string Admin::answer(std::string_view method, std::string_view path, int& s
     status = 405;
     return "method not allowed\n";
   }
-  auto snap = server_.snapshot();
   if (path == "/metrics") {
     type = "text/plain; version=0.0.4; charset=utf-8";
-    return render_metrics(server_.registry(), *snap);
+    return server_.metrics();
   }
   if (path == "/ready") {
     if (server_.draining()) {
@@ -81,7 +78,7 @@ std::string Admin::answer(std::string_view method, std::string_view path, int& s
   if (path == "/live") return "live\n";
   if (path == "/routes") {
     type = "application/json";
-    return render_routes(*snap);
+    return server_.routes();
   }
   status = 404;
   return "not found\n";

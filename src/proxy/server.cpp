@@ -15,6 +15,7 @@
 #include "breakwater/config/load.hpp"
 #include "breakwater/log.hpp"
 #include "breakwater/proxy/session.hpp"
+#include "breakwater/proxy/status.hpp"
 
 namespace breakwater::proxy {
 namespace {
@@ -415,5 +416,9 @@ int Server::run() {
   log_info("drained, exiting");
   return 0;
 }
+
+std::string Server::metrics() const { return render_metrics(registry_, *snapshot()); }
+
+std::string Server::routes() const { return render_routes(*snapshot()); }
 
 }  // namespace breakwater::proxy

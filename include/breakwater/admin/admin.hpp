@@ -8,11 +8,8 @@
 #include <string>
 
 #include "breakwater/config/model.hpp"
+#include "breakwater/admin/view.hpp"
 #include "breakwater/io/asio.hpp"
-
-namespace breakwater::proxy {
-class Server;
-}
 
 namespace breakwater::admin {
 
@@ -22,7 +19,7 @@ class Admin final {
   static constexpr std::chrono::seconds kIdleTimeout{60};
   static constexpr std::size_t kMaxConnections = 256;
 
-  Admin(proxy::Server& server, net::io_context& ctx, const config::HostPort& bind);
+  Admin(const ServerView& server, net::io_context& ctx, const config::HostPort& bind);
   void start();
   void stop();
 
@@ -32,7 +29,7 @@ class Admin final {
   static awaitable<void> serve(Admin* self, std::shared_ptr<Conn> conn, std::shared_ptr<std::size_t> open);
   std::string answer(std::string_view method, std::string_view path, int& status, std::string& type);
 
-  proxy::Server& server_;
+  const ServerView& server_;
   net::io_context& ctx_;
   tcp::acceptor acceptor_;
   // Connections open now; shared with each connection's coroutine, which may outlive this object.

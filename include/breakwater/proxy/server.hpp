@@ -17,6 +17,8 @@
 #include "breakwater/proxy/route_state.hpp"
 #include "breakwater/proxy/snapshot.hpp"
 
+#include "breakwater/admin/view.hpp"
+
 namespace breakwater::admin {
 class Admin;
 }
@@ -64,7 +66,7 @@ struct ListenerHandle final {
   std::shared_ptr<net::ssl::context> tls;  // TLS termination; replaced on reload (control thread only)
 };
 
-class Server final {
+class Server final : public admin::ServerView {
  public:
   Server(std::string config_path, config::Config initial);
   ~Server();
@@ -75,7 +77,9 @@ class Server final {
   int run();
 
   [[nodiscard]] std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
-  [[nodiscard]] bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  [[nodiscard]] bool draining() const override { return draining_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::string metrics() const override;
+  [[nodiscard]] std::string routes() const override;
   RouteRegistry& registry() { return registry_; }
   std::atomic<int> active_sessions{0};
 

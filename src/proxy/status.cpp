@@ -1,13 +1,12 @@
-#include "breakwater/admin/render.hpp"
+#include "breakwater/proxy/status.hpp"
 
 #include <cstdio>
 
 #include "breakwater/log.hpp"
 
-namespace breakwater::admin {
+namespace breakwater::proxy {
 namespace {
 
-using proxy::Counter;
 
 std::string label_value(std::string_view v) {
   std::string out;
@@ -35,17 +34,17 @@ void sample(std::string& out, std::string_view name, std::string_view labels, do
   out.append(" ").append(num).append("\n");
 }
 
-std::string route_label(const proxy::RouteMetrics& m) { return "route=\"" + label_value(m.name) + "\""; }
+std::string route_label(const RouteMetrics& m) { return "route=\"" + label_value(m.name) + "\""; }
 
 std::uint64_t get(const Counter& c) { return c.load(std::memory_order_relaxed); }
 
-using Routes = std::vector<std::shared_ptr<proxy::RouteMetrics>>;
+using Routes = std::vector<std::shared_ptr<RouteMetrics>>;
 
 // A counter family with one sample per route and label value that is not zero.
 // The counters are sized by the label table declared with their enum, so the two cannot drift.
 template <std::size_t N>
 void labeled_counter(std::string& out, const char* name, const char* help, const Routes& routes,
-                     std::array<Counter, N> proxy::RouteMetrics::*counters, std::string_view key,
+                     std::array<Counter, N> RouteMetrics::*counters, std::string_view key,
                      const std::array<std::string_view, N>& labels) {
   header(out, name, "counter", help);
   for (auto& m : routes)
@@ -57,7 +56,7 @@ void labeled_counter(std::string& out, const char* name, const char* help, const
 
 }  // namespace
 
-std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Snapshot& snap) {
+std::string render_metrics(const RouteRegistry& registry, const Snapshot& snap) {
   auto routes = registry.all_metrics();
   std::string out;
   out.reserve(8192);
@@ -70,19 +69,19 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
                static_cast<double>(v));
 
   labeled_counter(out, "breakwater_rejected_total", "Requests rejected by an enforcing policy.", routes,
-                  &proxy::RouteMetrics::rejected, "reason", proxy::kReasonNames);
+                  &RouteMetrics::rejected, "reason", kReasonNames);
 
   labeled_counter(out, "breakwater_shadow_rejections_total", "Requests a shadow-mode policy would have rejected.",
-                  routes, &proxy::RouteMetrics::shadow, "reason", proxy::kReasonNames);
+                  routes, &RouteMetrics::shadow, "reason", kReasonNames);
 
   header(out, "breakwater_request_duration_seconds", "histogram", "Time from request head to response end.");
   for (auto& m : routes) {
     std::uint64_t cumulative = 0;
     auto rl = route_label(*m);
-    for (std::size_t i = 0; i < proxy::Histogram::kBounds.size(); ++i) {
+    for (std::size_t i = 0; i < Histogram::kBounds.size(); ++i) {
       cumulative += get(m->duration.buckets[i]);
       char le[32];
-      std::snprintf(le, sizeof le, "%g", proxy::Histogram::kBounds[i]);
+      std::snprintf(le, sizeof le, "%g", Histogram::kBounds[i]);
       sample(out, "breakwater_request_duration_seconds_bucket", rl + ",le=\"" + le + "\"",
              static_cast<double>(cumulative));
     }
@@ -93,7 +92,7 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
   }
 
   labeled_counter(out, "breakwater_upstream_attempts_total", "Upstream attempts by outcome.", routes,
-                  &proxy::RouteMetrics::attempts, "outcome", policy::kOutcomeLabels);
+                  &RouteMetrics::attempts, "outcome", policy::kOutcomeLabels);
 
   header(out, "breakwater_circuit_state", "gauge", "Circuit breaker state: 0 closed, 1 open, 2 half-open.");
   for (auto& rt : snap.routes)
@@ -102,7 +101,7 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
              static_cast<double>(static_cast<int>(rt.breaker->view().state)));
 
   labeled_counter(out, "breakwater_circuit_transitions_total", "Circuit breaker state changes.", routes,
-                  &proxy::RouteMetrics::transitions, "to", policy::kBreakerStateLabels);
+                  &RouteMetrics::transitions, "to", policy::kBreakerStateLabels);
 
   header(out, "breakwater_bulkhead_in_use", "gauge", "Requests holding a bulkhead permit.");
   for (auto& rt : snap.routes)
@@ -122,7 +121,7 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
            static_cast<double>(get(m->budget_exhausted)));
 
   labeled_counter(out, "breakwater_idempotency_total", "Idempotency-Key outcomes.", routes,
-                  &proxy::RouteMetrics::idempotency, "outcome", proxy::kIdempotencyOutcomeLabels);
+                  &RouteMetrics::idempotency, "outcome", kIdempotencyOutcomeLabels);
 
   header(out, "breakwater_store_errors_total", "counter", "Store calls that failed or timed out.");
   sample(out, "breakwater_store_errors_total", "", static_cast<double>(get(registry.global.store_errors)));
@@ -135,7 +134,7 @@ std::string render_metrics(const proxy::RouteRegistry& registry, const proxy::Sn
   return out;
 }
 
-std::string render_routes(const proxy::Snapshot& snap) {
+std::string render_routes(const Snapshot& snap) {
   std::string out = "{\"routes\":[";
   bool first = true;
   for (auto& rt : snap.routes) {
@@ -183,4 +182,4 @@ std::string render_routes(const proxy::Snapshot& snap) {
   return out;
 }
 
-}  // namespace breakwater::admin
+}  // namespace breakwater::proxy
