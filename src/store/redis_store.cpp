@@ -2,6 +2,7 @@
 
 #include "breakwater/log.hpp"
 #include "breakwater/store/hash.hpp"
+#include "breakwater/store/keys.hpp"
 #include "breakwater/store/memory_store.hpp"
 
 namespace breakwater::store {
@@ -165,8 +166,7 @@ std::shared_ptr<RedisStore::Bucket> RedisStore::bucket(PerWorker& pw, std::strin
                                                        std::string_view descriptor, const policy::GcraParams& p) {
   auto interval = policy::gcra_interval_us(p), tolerance = policy::gcra_tolerance_us(p);
   auto& lookup = pw.lookup;
-  lookup.assign(route).push_back('\0');
-  lookup.append(descriptor);
+  keys::bucket_id(lookup, route, descriptor);
   auto it = pw.buckets.find(lookup);
   if (it != pw.buckets.end() && it->second->interval_us == interval && it->second->tolerance_us == tolerance)
     return it->second;
@@ -178,7 +178,7 @@ std::shared_ptr<RedisStore::Bucket> RedisStore::bucket(PerWorker& pw, std::strin
   b->tolerance_us = tolerance;
   b->interval = std::to_string(interval);
   b->tolerance = std::to_string(tolerance);
-  b->key.append("bw:rl:{").append(route).append(":").append(sha256_hex(descriptor)).append("}");
+  b->key = keys::rate_limit(route, descriptor);
   std::array<std::string_view, 7> cmd{"EVALSHA", gcra_sha(), "1", b->key, b->interval, b->tolerance, "1"};
   RedisConnection::format_command(b->evalsha, cmd.data(), cmd.size());
   std::string count;  // the last argument is per call: keep everything before it
