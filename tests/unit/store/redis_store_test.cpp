@@ -60,13 +60,22 @@ struct Fixture {
     store = std::make_unique<RedisStore>(cfg, std::move(clients));
   }
   template <class T>
-  void run(awaitable<T> a) {
+  void spawn(awaitable<T> a) {
     net::co_spawn(ctx, std::move(a), [](std::exception_ptr e, auto&&...) {
       if (e) std::rethrow_exception(e);
     });
+  }
+  void drain() {
     ctx.run();
     ctx.restart();
   }
+  template <class T>
+  void run(awaitable<T> a) {
+    spawn(std::move(a));
+    drain();
+  }
+  // `n` decisions for one bucket, asked in one turn of the event loop.
+  std::vector<Result<policy::GcraOutcome>> decide_together(int n);
 };
 
 policy::GcraParams one_per_minute(double burst = 2) {
@@ -83,6 +92,13 @@ awaitable<void> decide(StoreHandle* h, policy::GcraParams p, std::vector<Result<
   out->push_back(co_await std::move(a.later));
 }
 
+std::vector<Result<policy::GcraOutcome>> Fixture::decide_together(int n) {
+  std::vector<Result<policy::GcraOutcome>> out;
+  for (int i = 0; i < n; ++i) spawn(decide(&store->handle(0), one_per_minute(), &out));
+  drain();
+  return out;
+}
+
 awaitable<void> begin(StoreHandle* h, std::vector<Result<IdemBegin>>* out) {
   out->push_back(co_await h->idem_begin({"orders", "tenant", "k1"}, std::string(64, 'f'), std::string(32, '0'), 20s));
 }
@@ -97,8 +113,7 @@ awaitable<void> complete(StoreHandle* h, std::string key, std::vector<Result<boo
 TEST_CASE("redis store: a rate-limit decision is one GCRA script call on keys::rate_limit") {
   Fixture f;
   f.fake->reply = array({integer(1), integer(0)});
-  std::vector<Result<policy::GcraOutcome>> out;
-  f.run(decide(&f.store->handle(0), one_per_minute(), &out));
+  auto out = f.decide_together(1);
   REQUIRE(out.size() == 1);
   REQUIRE(out[0]);
   CHECK(out[0]->allowed);
@@ -115,14 +130,7 @@ TEST_CASE("redis store: a rate-limit decision is one GCRA script call on keys::r
 TEST_CASE("redis store: decisions for one bucket in one turn share one call; a refusal is remembered") {
   Fixture f;
   f.fake->reply = array({integer(2), integer(0)});  // two of the three admitted
-  std::vector<Result<policy::GcraOutcome>> out;
-  auto& h = f.store->handle(0);
-  for (int i = 0; i < 3; ++i)
-    net::co_spawn(f.ctx, decide(&h, one_per_minute(), &out), [](std::exception_ptr e) {
-      if (e) std::rethrow_exception(e);
-    });
-  f.ctx.run();
-  f.ctx.restart();
+  auto out = f.decide_together(3);
   REQUIRE(f.fake->calls.size() == 1);
   CHECK(f.fake->calls[0].args.back() == "3");
   REQUIRE(out.size() == 3);
@@ -130,7 +138,7 @@ TEST_CASE("redis store: decisions for one bucket in one turn share one call; a r
   for (auto& o : out) allowed += o && o->allowed;
   CHECK(allowed == 2);
   // over its limit: answered at once, without Redis and without a coroutine frame
-  auto a = h.rate_limit("rl", "1.2.3.4", one_per_minute());
+  auto a = f.store->handle(0).rate_limit("rl", "1.2.3.4", one_per_minute());
   REQUIRE(a.now);
   REQUIRE(*a.now);
   CHECK_FALSE((*a.now)->allowed);
@@ -142,13 +150,7 @@ TEST_CASE("redis store: a failed call keeps its kind, and every waiter of the ba
   for (auto kind : {StoreError::timeout, StoreError::unavailable, StoreError::breaker_open, StoreError::redirect}) {
     Fixture f;
     f.fake->reply = kind;
-    std::vector<Result<policy::GcraOutcome>> out;
-    auto& h = f.store->handle(0);
-    for (int i = 0; i < 2; ++i)
-      net::co_spawn(f.ctx, decide(&h, one_per_minute(), &out), [](std::exception_ptr e) {
-        if (e) std::rethrow_exception(e);
-      });
-    f.ctx.run();
+    auto out = f.decide_together(2);
     REQUIRE(out.size() == 2);
     for (auto& o : out) {
       REQUIRE_FALSE(o);
@@ -158,8 +160,7 @@ TEST_CASE("redis store: a failed call keeps its kind, and every waiter of the ba
   // a reply of the wrong shape is a store failure too
   Fixture f;
   f.fake->reply = integer(7);
-  std::vector<Result<policy::GcraOutcome>> out;
-  f.run(decide(&f.store->handle(0), one_per_minute(), &out));
+  auto out = f.decide_together(1);
   REQUIRE_FALSE(out.at(0));
   CHECK(out[0].error() == StoreError::unavailable);
 }
