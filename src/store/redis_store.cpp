@@ -4,7 +4,6 @@
 #include <array>
 #include <unordered_map>
 
-#include "breakwater/log.hpp"
 #include "breakwater/store/keys.hpp"
 #include "breakwater/store/memory_store.hpp"
 
