@@ -102,12 +102,12 @@ awaitable<Verdict> Pipeline::rate_limit(Exchange& ex) {
       case policy::DescriptorPart::Kind::route: descriptor.append(rc.name); break;
     }
   }
-  auto& st = *ex.snap->store;
-  if (st.synchronous()) co_return rate_decision(ex, st.rate_limit_now(rc.name, descriptor, ex.route->gcra));
-  co_return rate_decision(ex, co_await st.rate_limit(worker_.index, rc.name, descriptor, ex.route->gcra));
+  auto answer = ex.snap->store->handle(worker_.index).rate_limit(rc.name, descriptor, ex.route->gcra);
+  if (answer.now) co_return rate_decision(ex, *answer.now);
+  co_return rate_decision(ex, co_await std::move(answer.later));
 }
 
-Verdict Pipeline::rate_decision(Exchange& ex, const std::optional<policy::GcraOutcome>& o) {
+Verdict Pipeline::rate_decision(Exchange& ex, const store::Result<policy::GcraOutcome>& o) {
   auto& rl = *ex.route->cfg->rate_limit;
   if (!o) {
     server_.registry().global.store_errors.fetch_add(1, std::memory_order_relaxed);
@@ -140,13 +140,11 @@ awaitable<Verdict> Pipeline::idempotency(Exchange& ex) {
   if (ex.body_mode == Exchange::BodyMode::streaming && !co_await client_.read_rest_of_body(ex))
     co_return Verdict::abandon();
   auto scope = ip.scope_header.empty() ? std::string_view{} : h.header(ip.scope_header);
-  std::string store_key = "bw:idem:{";
-  store_key.append(rc.name).append(":").append(store::sha256_hex(scope)).append(":");
-  store_key.append(store::sha256_hex(*key)).append("}");
   auto fingerprint = store::sha256_hex(policy::fingerprint_input(h.method, ex.target.path_query, ex.body));
   auto token = random_token(worker_.rng);
   auto lock_ttl = ip.lock_timeout ? *ip.lock_timeout : rc.timeout + std::chrono::seconds(5);
-  auto r = co_await ex.snap->store->idem_begin(worker_.index, store_key, fingerprint, token, lock_ttl);
+  auto r = co_await ex.snap->store->handle(worker_.index).idem_begin({rc.name, scope, *key}, fingerprint, token,
+                                                                    lock_ttl);
   if (!r) {
     server_.registry().global.store_errors.fetch_add(1, std::memory_order_relaxed);
     if (ex.snap->config.store.on_error_allow) co_return Verdict::proceed();  // forward without the key's protection
@@ -155,7 +153,7 @@ awaitable<Verdict> Pipeline::idempotency(Exchange& ex) {
   switch (r->state) {
     case store::IdemBegin::State::acquired:
       ex.idem.locked = true;
-      ex.idem.key = std::move(store_key);
+      ex.idem.key = std::move(r->key);
       ex.idem.token = std::move(token);
       ex.idem.fingerprint = std::move(fingerprint);
       ex.idem.ttl = ip.ttl;
@@ -198,7 +196,7 @@ awaitable<void> Pipeline::release(Exchange& ex) {
   if (!ex.idem.unsettled()) co_return;
   ex.idem.settled = true;
   // Not stored (failure, 5xx, too large): free the key so a retry can run again.
-  (void)co_await ex.snap->store->idem_release(worker_.index, ex.idem.key, ex.idem.token);
+  (void)co_await ex.snap->store->handle(worker_.index).idem_release(ex.idem.key, ex.idem.token);
 }
 
 awaitable<void> Pipeline::store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body) {
@@ -211,13 +209,15 @@ awaitable<void> Pipeline::store_response(Exchange& ex, const http::ResponseHead&
     stored.headers.emplace_back(std::string(h.name), std::string(h.value));
   }
   ex.idem.settled = true;
-  bool ok = co_await ex.snap->store->idem_complete(worker_.index, ex.idem.key, ex.idem.token, ex.idem.fingerprint,
-                                                  policy::encode(stored), ex.idem.ttl);
-  if (ok)
+  auto done = co_await ex.snap->store->handle(worker_.index).idem_complete(
+      ex.idem.key, ex.idem.token, ex.idem.fingerprint, policy::encode(stored), ex.idem.ttl);
+  if (done && *done)
     count(ex, IdempotencyOutcome::stored);
   else
-    log_warn("route " + ex.route->cfg->name +
-             ": the Idempotency-Key lock was lost or the store failed; the response is not stored");
+    log_warn("route " + ex.route->cfg->name + ": " +
+             (done ? std::string("the Idempotency-Key lock was lost")
+                   : "the store failed (" + std::string(store::to_string(done.error())) + ")") +
+             "; the response is not stored");
 }
 
 struct Pipeline::Attempt {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "breakwater/store/keys.hpp"
+
 namespace breakwater::store {
 namespace {
 
@@ -108,9 +110,7 @@ void MemoryTable::shrink() {
 policy::GcraOutcome MemoryTable::rate_limit(std::string_view route, std::string_view descriptor,
                                             const policy::GcraParams& p, policy::TimePoint now) {
   std::string key;
-  key.reserve(route.size() + descriptor.size() + 1);
-  key.append(route).push_back('\0');
-  key.append(descriptor);
+  keys::bucket_id(key, route, descriptor);
   auto n = micros(now);
   auto& s = shard_of(key);
   bool grew = false;

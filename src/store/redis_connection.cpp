@@ -6,12 +6,14 @@ extern "C" {
 }
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <charconv>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 
 #include "breakwater/log.hpp"
+#include "breakwater/store/redis_client.hpp"
 
 namespace breakwater::store {
 namespace {
@@ -58,7 +60,7 @@ void RedisConnection::close() {
 }
 
 void RedisConnection::fail_all() {
-  for (auto& p : inflight_) wake(ex_, p.wake);  // `out` stays empty: the caller sees a failure
+  for (auto& p : inflight_) wake(ex_, p.wake);  // `out` stays unavailable: the caller sees a failure
   inflight_.clear();
   outbuf_.clear();
 }
@@ -96,6 +98,7 @@ void RedisConnection::on_deadline() {
   std::optional<policy::TimePoint> next;
   for (auto& p : inflight_) {
     if (p.wake && p.deadline <= now) {
+      if (p.out) *p.out = StoreError::timeout;
       p.out = nullptr;
       wake(ex_, p.wake);
     } else if (p.wake && (!next || p.deadline < *next)) {
@@ -292,7 +295,7 @@ void RedisConnection::flush() {
     net::async_write(sock_, net::buffer(wbuf_), std::move(done));
 }
 
-void RedisConnection::format_command(std::string& out, const std::string_view* argv, std::size_t argc) {
+void format_command(std::string& out, const std::string_view* argv, std::size_t argc) {
   std::array<const char*, 16> ptrs;
   std::array<std::size_t, 16> lens;
   argc = std::min(argc, ptrs.size());
@@ -307,22 +310,22 @@ void RedisConnection::format_command(std::string& out, const std::string_view* a
   sdsfree(cmd);
 }
 
-void RedisConnection::append_bulk(std::string& out, std::string_view arg) {
+void append_bulk(std::string& out, std::string_view arg) {
   char len[24];
   out.push_back('$');
   out.append(len, std::to_chars(len, len + sizeof len, arg.size()).ptr);
   out.append("\r\n").append(arg).append("\r\n");
 }
 
-awaitable<std::optional<RedisReply>> RedisConnection::send(std::vector<std::string> args, policy::Duration timeout) {
+awaitable<Result<RedisReply>> RedisConnection::send(std::vector<std::string> args, policy::Duration timeout) {
   std::vector<std::string_view> views(args.begin(), args.end());
   std::string resp;
   format_command(resp, views.data(), views.size());
   co_return co_await send_formatted(resp, timeout);
 }
 
-awaitable<std::optional<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout) {
-  std::optional<RedisReply> reply;
+awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout) {
+  Result<RedisReply> reply = StoreError::unavailable;
   if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return reply;
   auto deadline = policy::Clock::now() + timeout;
   co_await park([&](Wake w) {
@@ -334,18 +337,18 @@ awaitable<std::optional<RedisReply>> RedisConnection::send_formatted(std::string
   co_return reply;
 }
 
-awaitable<std::optional<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout) {
-  if (!ready_ || timeout <= policy::Duration::zero()) co_return std::nullopt;
+awaitable<Result<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout) {
+  if (timeout <= policy::Duration::zero()) co_return StoreError::timeout;
+  if (!ready_) co_return StoreError::unavailable;
   co_return co_await send_formatted(resp, timeout);
 }
 
-awaitable<std::optional<RedisReply>> RedisConnection::call(std::vector<std::string> args) {
-  co_return co_await call(std::move(args), timeout_);
-}
-
-awaitable<std::optional<RedisReply>> RedisConnection::call(std::vector<std::string> args, policy::Duration timeout) {
-  if (!ready_ || timeout <= policy::Duration::zero()) co_return std::nullopt;
-  co_return co_await send(std::move(args), timeout);
+void format_eval(std::string& out, const RedisScript& script, std::string_view key,
+                 std::span<const std::string_view> args, bool full) {
+  std::array<std::string_view, 12> cmd{full ? "EVAL" : "EVALSHA", full ? script.source : script.sha, "1", key};
+  auto argc = std::min(args.size(), cmd.size() - 4);
+  std::copy_n(args.begin(), argc, cmd.begin() + 4);
+  format_command(out, cmd.data(), 4 + argc);
 }
 
 }  // namespace breakwater::store

@@ -1,7 +1,10 @@
 #include "breakwater/store/redis_store.hpp"
 
-#include "breakwater/log.hpp"
-#include "breakwater/store/hash.hpp"
+#include <algorithm>
+#include <array>
+#include <unordered_map>
+
+#include "breakwater/store/keys.hpp"
 #include "breakwater/store/memory_store.hpp"
 
 namespace breakwater::store {
@@ -10,7 +13,7 @@ namespace {
 // GCRA on Redis time for ARGV[3] requests at once (policy::gcra_batch in Lua).
 // KEYS[1]: bucket; ARGV[1]: one token (µs); ARGV[2]: the whole bucket (µs).
 // Returns {how many of the n are admitted, max(TAT, now) - now before them}.
-const std::string kGcraScript = R"lua(
+const RedisScript kGcra{R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
@@ -36,17 +39,12 @@ if admitted > 0 then
   redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1)
 end
 return {admitted, base}
-)lua";
-
-const std::string& gcra_sha() {
-  static const std::string sha = sha1_hex(kGcraScript);
-  return sha;
-}
+)lua"};
 
 // Idempotency values: a lock is "L" + token (32 hex) + fingerprint (64 hex);
 // a record is "R" + fingerprint (64 hex) + the encoded response.
 // KEYS[1]; ARGV: token, fingerprint, lock ms. SET NX PX takes the lock.
-const std::string kIdemBegin = R"lua(
+const RedisScript kIdemBegin{R"lua(
 local lock = 'L' .. ARGV[1] .. ARGV[2]
 if redis.call('SET', KEYS[1], lock, 'NX', 'PX', ARGV[3]) then return {'acquired'} end
 local v = redis.call('GET', KEYS[1])
@@ -59,213 +57,205 @@ local fp = kind == 'L' and string.sub(v, 34, 97) or string.sub(v, 2, 65)
 if fp ~= ARGV[2] then return {'mismatch'} end
 if kind == 'L' then return {'in_flight'} end
 return {'completed', string.sub(v, 66)}
-)lua";
+)lua"};
 
 // KEYS[1]; ARGV: token, record value, ttl ms. Only the lock's owner may complete it.
-const std::string kIdemComplete = R"lua(
+const RedisScript kIdemComplete{R"lua(
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, 1) == 'L' and string.sub(v, 2, 33) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0
-)lua";
+)lua"};
 
 // KEYS[1]; ARGV: token. Only the lock's owner may release it.
-const std::string kIdemRelease = R"lua(
+const RedisScript kIdemRelease{R"lua(
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, 1) == 'L' and string.sub(v, 2, 33) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
-)lua";
-
-const std::string& sha_of(const std::string& script) {
-  static const std::string begin = sha1_hex(kIdemBegin), complete = sha1_hex(kIdemComplete),
-                           release = sha1_hex(kIdemRelease);
-  return &script == &kIdemBegin ? begin : &script == &kIdemComplete ? complete : release;
-}
+)lua"};
 
 std::string millis(policy::Duration d) {
   return std::to_string(std::max<long long>(1, std::chrono::duration_cast<std::chrono::milliseconds>(d).count()));
 }
 
-// The breaker around Redis: a few failures in a row open it, a probe closes it.
-policy::CircuitBreakerSettings store_breaker() {
-  policy::CircuitBreakerSettings s;
-  s.window = policy::WindowKind::count;
-  s.window_size = 20;
-  s.minimum_calls = 5;
-  s.failure_rate_threshold = 50;
-  s.slow_call_duration = std::chrono::hours(1);
-  s.open_duration = std::chrono::milliseconds(250);
-  s.open_duration_max = std::chrono::seconds(2);
-  s.half_open_calls = 1;
-  return s;
+// A script's reply as "did the lock's owner get its way": 1 yes, 0 no.
+Result<bool> owned(Result<RedisReply> r) {
+  if (!r) return r.error();
+  if (r->type != RedisReply::Type::integer) return StoreError::unavailable;
+  return r->integer == 1;
 }
 
 }  // namespace
 
-RedisStore::RedisStore(const config::StoreConfig& cfg, const config::RedisUrl& url,
-                       const std::vector<net::any_io_executor>& workers)
-    : url_(cfg.url), timeout_(cfg.timeout) {
-  for (auto& ex : workers) {
-    auto pw = std::make_unique<PerWorker>(PerWorker{std::make_shared<RedisConnection>(ex, url, cfg.timeout),
-                                                    policy::CircuitBreaker(store_breaker()), {}});
-    pw->conn->start();
-    workers_.push_back(std::move(pw));
-  }
-}
+// One worker's side of the store: its client, its buckets, its scratch.
+class RedisStore::Handle final : public StoreHandle {
+ public:
+  explicit Handle(RedisClient& client) : client_(client) {}
 
-RedisStore::~RedisStore() { shutdown(); }
+  Answer<policy::GcraOutcome> rate_limit(std::string_view route, std::string_view descriptor,
+                                         const policy::GcraParams& p) override;
+  awaitable<Result<IdemBegin>> idem_begin(IdemKey k, std::string fingerprint, std::string token,
+                                          policy::Duration lock_ttl) override;
+  awaitable<Result<bool>> idem_complete(std::string key, std::string token, std::string fingerprint,
+                                        std::string record, policy::Duration ttl) override;
+  awaitable<Result<bool>> idem_release(std::string key, std::string token) override;
 
-void RedisStore::shutdown() {
-  for (auto& w : workers_) w->conn->stop();
-}
+ private:
+  // Concurrent requests for one bucket, decided by one Redis call.
+  struct Batch {
+    std::int64_t n = 1;
+    Result<policy::GcraBatch> result = StoreError::unavailable;
+    std::vector<Wake> waiters;
+  };
+  struct Bucket {
+    std::int64_t interval_us = 0, tolerance_us = 0;
+    std::string interval, tolerance;  // the same, as script arguments
+    std::string key;                  // bw:rl:{ROUTE:SHA256(descriptor)}
+    std::string evalsha;              // the GCRA command but its last argument (the count), formatted once
+    std::shared_ptr<Batch> open;      // the batch still taking requests in this turn
+    // Refused recently: no Redis call until it would admit again.
+    policy::TimePoint refused_until{}, full_at{};
+  };
+  std::shared_ptr<Bucket> bucket(std::string_view route, std::string_view descriptor, const policy::GcraParams& p);
+  awaitable<Result<policy::GcraOutcome>> decide(std::shared_ptr<Bucket> b);
 
-bool RedisStore::ready() const {
-  for (auto& w : workers_)
-    if (!w->conn->ready()) return false;
-  return true;
-}
+  RedisClient& client_;
+  std::unordered_map<std::string, std::shared_ptr<Bucket>> buckets_;  // keys::bucket_id -> bucket
+  std::string lookup_;                                                 // scratch for the map key
+  std::string resp_;                                                   // command formatting buffer
+};
 
-awaitable<std::optional<RedisReply>> RedisStore::eval(unsigned worker, const std::string& script,
-                                                      const std::string& sha, std::array<std::string_view, 4> argv,
-                                                      std::size_t argc, std::string_view evalsha) {
-  auto& pw = *workers_[worker % workers_.size()];
-  auto start = policy::Clock::now();
-  auto permit = pw.breaker.try_acquire(start);
-  if (!permit.allowed) co_return std::nullopt;  // Redis is known to be down: do not pay the timeout
-  std::array<std::string_view, 7> cmd{"EVALSHA", sha, "1"};
-  for (std::size_t i = 0; i < argc; ++i) cmd[3 + i] = argv[i];
-  if (evalsha.empty()) {
-    pw.resp.clear();
-    RedisConnection::format_command(pw.resp, cmd.data(), 3 + argc);
-    evalsha = pw.resp;
-  }
-  auto r = co_await pw.conn->call_formatted(evalsha, timeout_);
-  if (r && r->is_error() && r->str.rfind("NOSCRIPT", 0) == 0) {
-    // After a restart or failover the script cache is empty: send it once in full.
-    cmd[0] = "EVAL";
-    cmd[1] = script;
-    std::string full;
-    RedisConnection::format_command(full, cmd.data(), 3 + argc);
-    r = co_await pw.conn->call_formatted(full, timeout_ - (policy::Clock::now() - start));
-  }
-  bool failed = !r || r->is_error();
-  if (r && r->is_error()) log_error("redis error: " + r->str);
-  auto end = policy::Clock::now();
-  pw.breaker.on_result(permit, failed, end - start, end);
-  if (failed) co_return std::nullopt;
-  co_return r;
-}
-
-std::shared_ptr<RedisStore::Bucket> RedisStore::bucket(PerWorker& pw, std::string_view route,
-                                                       std::string_view descriptor, const policy::GcraParams& p) {
+std::shared_ptr<RedisStore::Handle::Bucket> RedisStore::Handle::bucket(std::string_view route,
+                                                                       std::string_view descriptor,
+                                                                       const policy::GcraParams& p) {
   auto interval = policy::gcra_interval_us(p), tolerance = policy::gcra_tolerance_us(p);
-  auto& lookup = pw.lookup;
-  lookup.assign(route).push_back('\0');
-  lookup.append(descriptor);
-  auto it = pw.buckets.find(lookup);
-  if (it != pw.buckets.end() && it->second->interval_us == interval && it->second->tolerance_us == tolerance)
+  keys::bucket_id(lookup_, route, descriptor);
+  auto it = buckets_.find(lookup_);
+  if (it != buckets_.end() && it->second->interval_us == interval && it->second->tolerance_us == tolerance)
     return it->second;
   // New, or its limit changed with a reload: the key's hash and the EVALSHA
   // command (all but the count) are computed once here, not per request.
-  if (it == pw.buckets.end() && pw.buckets.size() >= 65'536) pw.buckets.clear();
+  if (it == buckets_.end() && buckets_.size() >= 65'536) buckets_.clear();
   auto b = std::make_shared<Bucket>();
   b->interval_us = interval;
   b->tolerance_us = tolerance;
   b->interval = std::to_string(interval);
   b->tolerance = std::to_string(tolerance);
-  b->key.append("bw:rl:{").append(route).append(":").append(sha256_hex(descriptor)).append("}");
-  std::array<std::string_view, 7> cmd{"EVALSHA", gcra_sha(), "1", b->key, b->interval, b->tolerance, "1"};
-  RedisConnection::format_command(b->evalsha, cmd.data(), cmd.size());
+  b->key = keys::rate_limit(route, descriptor);
+  std::array<std::string_view, 3> args{b->interval, b->tolerance, "1"};
+  format_eval(b->evalsha, kGcra, b->key, args);
   std::string count;  // the last argument is per call: keep everything before it
-  RedisConnection::append_bulk(count, cmd.back());
+  append_bulk(count, args.back());
   b->evalsha.resize(b->evalsha.size() - count.size());
-  pw.buckets.insert_or_assign(lookup, b);
+  buckets_.insert_or_assign(lookup_, b);
   return b;
 }
 
-awaitable<std::optional<policy::GcraOutcome>> RedisStore::rate_limit(unsigned worker, std::string_view route,
-                                                                     std::string_view descriptor,
-                                                                     const policy::GcraParams& p) {
-  auto& pw = *workers_[worker % workers_.size()];
-  auto b = bucket(pw, route, descriptor, p);
+Answer<policy::GcraOutcome> RedisStore::Handle::rate_limit(std::string_view route, std::string_view descriptor,
+                                                           const policy::GcraParams& p) {
+  auto b = bucket(route, descriptor, p);
   auto now = policy::Clock::now();
-  if (now < b->refused_until) {
+  if (now < b->refused_until) {  // answered here: no Redis call, no coroutine frame
     using us = std::chrono::microseconds;
-    co_return policy::GcraOutcome{false, std::chrono::duration_cast<us>(b->full_at - now).count(),
-                                  std::chrono::duration_cast<us>(b->refused_until - now).count()};
+    return {policy::GcraOutcome{false, std::chrono::duration_cast<us>(b->full_at - now).count(),
+                                std::chrono::duration_cast<us>(b->refused_until - now).count()},
+            {}};
   }
+  return {std::nullopt, decide(std::move(b))};
+}
+
+awaitable<Result<policy::GcraOutcome>> RedisStore::Handle::decide(std::shared_ptr<Bucket> b) {
   // Requests for one key in one turn of the event loop share one Redis call:
   // the first opens a batch and yields; the others join it and wait.
   if (auto batch = b->open) {
     auto i = batch->n++;
     co_await park([&](Wake w) { batch->waiters.push_back(std::move(w)); });
-    if (!batch->result) co_return std::nullopt;
+    if (!batch->result) co_return batch->result.error();
     co_return batch->result->outcome(i);
   }
   auto batch = std::make_shared<Batch>();
   b->open = batch;
-  co_await net::post(pw.conn->executor(), net::use_awaitable);
+  co_await net::post(client_.executor(), net::use_awaitable);
   b->open.reset();
   auto count = std::to_string(batch->n);
-  auto& cmd = pw.resp;
-  cmd.assign(b->evalsha);
-  RedisConnection::append_bulk(cmd, count);
-  std::array<std::string_view, 4> argv{b->key, b->interval, b->tolerance, count};
-  auto r = co_await eval(worker, kGcraScript, gcra_sha(), argv, 4, cmd);
-  if (r && r->type == RedisReply::Type::array && r->elements.size() == 2) {
-    batch->result = policy::GcraBatch{r->elements[0].integer, r->elements[1].integer, b->interval_us,
-                                      b->tolerance_us};
-    if (batch->result->admitted < batch->n) {  // remembered: no Redis call until it would admit again
-      auto refused = batch->result->outcome(batch->result->admitted);
-      auto after = policy::Clock::now();
-      b->refused_until = after + std::chrono::microseconds(refused.retry_after_us);
-      b->full_at = after + std::chrono::microseconds(refused.tat_after_us);
-    }
+  resp_.assign(b->evalsha);
+  append_bulk(resp_, count);
+  std::array<std::string_view, 3> args{b->interval, b->tolerance, count};
+  auto r = co_await client_.eval(kGcra, b->key, args, resp_);
+  if (!r)
+    batch->result = r.error();
+  else if (r->type == RedisReply::Type::array && r->elements.size() == 2)
+    batch->result = policy::GcraBatch{r->elements[0].integer, r->elements[1].integer, b->interval_us, b->tolerance_us};
+  if (batch->result && batch->result->admitted < batch->n) {  // remembered: no Redis call until it would admit again
+    auto refused = batch->result->outcome(batch->result->admitted);
+    auto after = policy::Clock::now();
+    b->refused_until = after + std::chrono::microseconds(refused.retry_after_us);
+    b->full_at = after + std::chrono::microseconds(refused.tat_after_us);
   }
-  for (auto& w : batch->waiters) wake(pw.conn->executor(), w);
-  if (!batch->result) co_return std::nullopt;
+  for (auto& w : batch->waiters) wake(client_.executor(), w);
+  if (!batch->result) co_return batch->result.error();
   co_return batch->result->outcome(0);
 }
 
-awaitable<std::optional<IdemBegin>> RedisStore::idem_begin(unsigned worker, std::string key, std::string fingerprint,
-                                                           std::string token, policy::Duration lock_ttl) {
+awaitable<Result<IdemBegin>> RedisStore::Handle::idem_begin(IdemKey k, std::string fingerprint, std::string token,
+                                                            policy::Duration lock_ttl) {
+  auto key = keys::idempotency(k.route, k.scope, k.key);
   auto ms = millis(lock_ttl);
-  std::array<std::string_view, 4> argv{key, token, fingerprint, ms};
-  auto r = co_await eval(worker, kIdemBegin, sha_of(kIdemBegin), argv, 4);
-  if (!r || r->type != RedisReply::Type::array || r->elements.empty()) co_return std::nullopt;
+  std::array<std::string_view, 3> args{token, fingerprint, ms};
+  auto r = co_await client_.eval(kIdemBegin, key, args, {});
+  if (!r) co_return r.error();
+  if (r->type != RedisReply::Type::array || r->elements.empty()) co_return StoreError::unavailable;
   auto& state = r->elements[0].str;
-  if (state == "acquired") co_return IdemBegin{IdemBegin::State::acquired, {}};
+  if (state == "acquired") co_return IdemBegin{IdemBegin::State::acquired, {}, std::move(key)};
   if (state == "in_flight") co_return IdemBegin{IdemBegin::State::in_flight, {}};
   if (state == "mismatch") co_return IdemBegin{IdemBegin::State::mismatch, {}};
   if (state == "completed" && r->elements.size() == 2)
     co_return IdemBegin{IdemBegin::State::completed, std::move(r->elements[1].str)};
-  co_return std::nullopt;
+  co_return StoreError::unavailable;
 }
 
-awaitable<bool> RedisStore::idem_complete(unsigned worker, std::string key, std::string token, std::string fingerprint,
-                                          std::string record, policy::Duration ttl) {
+awaitable<Result<bool>> RedisStore::Handle::idem_complete(std::string key, std::string token, std::string fingerprint,
+                                                          std::string record, policy::Duration ttl) {
   auto value = "R" + fingerprint + record;
   auto ms = millis(ttl);
-  std::array<std::string_view, 4> argv{key, token, value, ms};
-  auto r = co_await eval(worker, kIdemComplete, sha_of(kIdemComplete), argv, 4);
-  co_return r && r->type == RedisReply::Type::integer && r->integer == 1;
+  std::array<std::string_view, 3> args{token, value, ms};
+  co_return owned(co_await client_.eval(kIdemComplete, key, args, {}));
 }
 
-awaitable<bool> RedisStore::idem_release(unsigned worker, std::string key, std::string token) {
-  std::array<std::string_view, 4> argv{key, token};
-  auto r = co_await eval(worker, kIdemRelease, sha_of(kIdemRelease), argv, 2);
-  co_return r && r->type == RedisReply::Type::integer && r->integer == 1;
+awaitable<Result<bool>> RedisStore::Handle::idem_release(std::string key, std::string token) {
+  std::array<std::string_view, 1> args{token};
+  co_return owned(co_await client_.eval(kIdemRelease, key, args, {}));
+}
+
+RedisStore::RedisStore(const config::StoreConfig& cfg, std::vector<std::unique_ptr<RedisClient>> clients)
+    : url_(cfg.url), timeout_(cfg.timeout), clients_(std::move(clients)) {
+  for (auto& c : clients_) handles_.push_back(std::make_unique<Handle>(*c));
+}
+
+RedisStore::~RedisStore() {
+  shutdown();
+  handles_.clear();  // before the clients they point to
+}
+
+void RedisStore::shutdown() {
+  for (auto& c : clients_) c->stop();
+}
+
+bool RedisStore::ready() const {
+  return std::all_of(clients_.begin(), clients_.end(), [](auto& c) { return c->ready(); });
 }
 
 std::shared_ptr<Store> make_store(const config::StoreConfig& cfg, const std::vector<net::any_io_executor>& workers) {
   if (cfg.backend == config::StoreConfig::Backend::memory) return std::make_shared<MemoryStore>(cfg.memory_max);
-  auto url = config::parse_redis_url(cfg.url);
-  return std::make_shared<RedisStore>(cfg, url.value_or(config::RedisUrl{}), workers);
+  auto url = config::parse_redis_url(cfg.url).value_or(config::RedisUrl{});
+  std::vector<std::unique_ptr<RedisClient>> clients;
+  for (auto& ex : workers) clients.push_back(make_redis_client(cfg, url, ex));
+  return std::make_shared<RedisStore>(cfg, std::move(clients));
 }
 
 }  // namespace breakwater::store

@@ -54,7 +54,7 @@ class Pipeline final {
  private:
   Verdict kill_switch(Exchange& ex);
   awaitable<Verdict> rate_limit(Exchange& ex);
-  Verdict rate_decision(Exchange& ex, const std::optional<policy::GcraOutcome>& o);
+  Verdict rate_decision(Exchange& ex, const store::Result<policy::GcraOutcome>& o);
   awaitable<Verdict> idempotency(Exchange& ex);
   awaitable<Verdict> bulkhead(Exchange& ex);
   struct Attempt;

@@ -7,6 +7,7 @@ namespace breakwater::store {
 struct IdemBegin {
   enum class State { acquired, in_flight, completed, mismatch } state = State::acquired;
   std::string record;  // completed: the stored response (policy::encode)
+  std::string key;     // acquired: the lock's store key, handed back to complete or release it
 };
 
 }  // namespace breakwater::store

@@ -5,20 +5,11 @@
 namespace breakwater::store {
 
 // In-process state for one instance (a MemoryTable), bounded by store.memory_max.
+// Every worker shares one handle: the table locks per shard, and a rate-limit
+// decision answers at once (no coroutine frame).
 class MemoryStore final : public Store {
  public:
-  explicit MemoryStore(std::uint64_t max_bytes) : table_(max_bytes) {}
-  awaitable<std::optional<policy::GcraOutcome>> rate_limit(unsigned worker, std::string_view route,
-                                                           std::string_view descriptor,
-                                                           const policy::GcraParams& p) override;
-  std::optional<policy::GcraOutcome> rate_limit_now(std::string_view route, std::string_view descriptor,
-                                                     const policy::GcraParams& p) override;
-  [[nodiscard]] bool synchronous() const override { return true; }
-  awaitable<std::optional<IdemBegin>> idem_begin(unsigned worker, std::string key, std::string fingerprint,
-                                                 std::string token, policy::Duration lock_ttl) override;
-  awaitable<bool> idem_complete(unsigned worker, std::string key, std::string token, std::string fingerprint,
-                                std::string record, policy::Duration ttl) override;
-  awaitable<bool> idem_release(unsigned worker, std::string key, std::string token) override;
+  explicit MemoryStore(std::uint64_t max_bytes);
   // Any [store] change that keeps the memory backend keeps every record and bucket.
   [[nodiscard]] bool reusable_for(const config::StoreConfig& next) const override {
     return next.backend == config::StoreConfig::Backend::memory;
@@ -27,6 +18,7 @@ class MemoryStore final : public Store {
   void sweep(policy::TimePoint now) override { table_.sweep(now); }
 
  private:
+  class Handle;
   MemoryTable table_;
 };
 

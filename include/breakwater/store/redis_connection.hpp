@@ -21,9 +21,9 @@
 #include "breakwater/policy/time.hpp"
 #include "breakwater/config/redis_url.hpp"
 #include "breakwater/store/redis_reply.hpp"
+#include "breakwater/store/result.hpp"
 
 namespace breakwater::store {
-
 
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection> {
  public:
@@ -34,15 +34,9 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
 
   void start();
   void stop();  // thread-safe
-  // nullopt: not connected, timed out, or the connection dropped before the reply.
-  awaitable<std::optional<RedisReply>> call(std::vector<std::string> args);
-  awaitable<std::optional<RedisReply>> call(std::vector<std::string> args, policy::Duration timeout);
-  // The same for a command already in RESP form (see format_command); saves copies on the hot path.
-  awaitable<std::optional<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout);
-  // Formats argv as a RESP command (hiredis' formatter) and appends it to `out`.
-  static void format_command(std::string& out, const std::string_view* argv, std::size_t argc);
-  // Appends one argument in RESP form ($len CRLF bytes CRLF), as format_command writes each.
-  static void append_bulk(std::string& out, std::string_view arg);
+  // A command in RESP form (see format_command), answered within `timeout`:
+  // unavailable when not connected or the connection dropped before the reply.
+  awaitable<Result<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout);
   [[nodiscard]] bool ready() const { return ready_; }
   [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
 
@@ -52,15 +46,15 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   // only to keep the FIFO matching, with `wake` and `out` empty.
   struct Pending {
     Wake wake;
-    std::optional<RedisReply>* out = nullptr;
+    Result<RedisReply>* out = nullptr;
     policy::TimePoint deadline;
   };
   static awaitable<void> run(std::shared_ptr<RedisConnection> self);
   static awaitable<void> handshake(std::shared_ptr<RedisConnection> self, std::uint64_t generation);
   awaitable<bool> connect();
   awaitable<void> read_replies();
-  awaitable<std::optional<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
-  awaitable<std::optional<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout);
+  awaitable<Result<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
+  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout);
   void schedule_flush();
   void flush();
   void arm_deadline(policy::TimePoint at);
