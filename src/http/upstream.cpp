@@ -179,15 +179,22 @@ Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
   return out;
 }
 
-awaitable<Opened> UpstreamPool::open_stream(TimePoint deadline, bool fresh) {
-  std::size_t ep = 0;
-  auto acq = take_idle(policy::Clock::now(), fresh, ep);
-  if (!acq.lease) acq = co_await connect(deadline, ep);
+namespace {
+Opened opened(Acquired acq) {
   Opened out;
   out.address = acq.address;
   out.failure = acq.failure;
   if (acq.lease) out.stream = UpstreamStream(std::move(acq.lease));
-  co_return out;
+  return out;
+}
+}  // namespace
+
+Opened UpstreamPool::take_stream(bool fresh, std::size_t& ep) {
+  return opened(take_idle(policy::Clock::now(), fresh, ep));
+}
+
+awaitable<Opened> UpstreamPool::connect_stream(TimePoint deadline, std::size_t ep) {
+  co_return opened(co_await connect(deadline, ep));
 }
 
 awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
@@ -289,11 +296,6 @@ void UpstreamPools::sweep(TimePoint now) {
     else
       ++it;
   }
-}
-
-awaitable<bool> UpstreamStream::send(std::span<const net::const_buffer> bufs) {
-  auto [ec, n] = co_await lease_->stream.write(bufs);
-  co_return !ec;
 }
 
 awaitable<error_code> UpstreamStream::read_more(std::size_t min) {

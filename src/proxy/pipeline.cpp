@@ -68,19 +68,37 @@ Verdict Pipeline::reject(Exchange& ex, policy::Mode mode, Reason r, std::string_
   return Verdict::proceed();
 }
 
+bool Pipeline::admits_at_once(const Exchange& ex) const {
+  auto& rc = *ex.route->cfg;
+  return !rc.rate_limit && !rc.idempotency && !ex.route->bulkhead;
+}
+
+// One coroutine frame for every stage: a stage that can decide without waiting
+// (the memory store, a free bulkhead place) costs no frame of its own.
 awaitable<Verdict> Pipeline::admit(Exchange& ex) {
   auto v = kill_switch(ex);
   if (!v.proceeds()) co_return v;
   auto& rc = *ex.route->cfg;
   if (rc.rate_limit) {
-    v = co_await rate_limit(ex);
+    auto answer = rate_limit(ex);
+    if (answer.now)
+      v = rate_decision(ex, *answer.now);
+    else  // (not a ?: : g++ 12 miscompiles co_await inside a conditional expression)
+      v = rate_decision(ex, co_await std::move(answer.later));
     if (!v.proceeds()) co_return v;
   }
   if (rc.idempotency) {
     v = co_await idempotency(ex);
     if (!v.proceeds()) co_return v;
   }
-  if (ex.route->bulkhead) v = co_await bulkhead(ex);
+  if (auto& bh = ex.route->bulkhead) {
+    auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
+    if (entry.waiter)
+      ex.place = co_await bh->wait(std::move(entry.waiter), entry.id);
+    else
+      ex.place = std::move(entry.permit);
+    if (!ex.place) v = reject(ex, bh->mode(), Reason::bulkhead_full, "the route's bulkhead is full", 1);
+  }
   co_return v;
 }
 
@@ -89,7 +107,7 @@ Verdict Pipeline::kill_switch(Exchange& ex) {
   return Verdict::local(Reason::route_disabled, "the route is disabled");
 }
 
-awaitable<Verdict> Pipeline::rate_limit(Exchange& ex) {
+store::Answer<policy::GcraOutcome> Pipeline::rate_limit(Exchange& ex) {
   auto& rc = *ex.route->cfg;
   auto& rl = *rc.rate_limit;
   auto& descriptor = ex.descriptor;  // reused request after request
@@ -102,9 +120,7 @@ awaitable<Verdict> Pipeline::rate_limit(Exchange& ex) {
       case policy::DescriptorPart::Kind::route: descriptor.append(rc.name); break;
     }
   }
-  auto answer = ex.snap->store->handle(worker_.index).rate_limit(rc.name, descriptor, ex.route->gcra);
-  if (answer.now) co_return rate_decision(ex, *answer.now);
-  co_return rate_decision(ex, co_await std::move(answer.later));
+  return ex.snap->store->handle(worker_.index).rate_limit(rc.name, descriptor, ex.route->gcra);
 }
 
 Verdict Pipeline::rate_decision(Exchange& ex, const store::Result<policy::GcraOutcome>& o) {
@@ -179,17 +195,6 @@ awaitable<Verdict> Pipeline::idempotency(Exchange& ex) {
     }
   }
   co_return Verdict::proceed();
-}
-
-awaitable<Verdict> Pipeline::bulkhead(Exchange& ex) {
-  auto& bh = ex.route->bulkhead;
-  auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
-  if (entry.waiter)
-    ex.place = co_await bh->wait(std::move(entry.waiter), entry.id);
-  else
-    ex.place = std::move(entry.permit);
-  if (ex.place) co_return Verdict::proceed();
-  co_return reject(ex, bh->mode(), Reason::bulkhead_full, "the route's bulkhead is full", 1);
 }
 
 awaitable<void> Pipeline::release(Exchange& ex) {
@@ -314,7 +319,9 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
   auto& rc = *ex.route->cfg;
   bool streaming = ex.body_mode == Exchange::BodyMode::streaming;
   for (int round = 0; round < 2; ++round) {
-    auto opened = co_await pool->open_stream(deadline, round > 0);
+    std::size_t ep = 0;
+    auto opened = pool->take_stream(round > 0, ep);  // a pooled connection, without suspending
+    if (!opened.stream) opened = co_await pool->connect_stream(deadline, ep);
     ex.upstream_address.assign(opened.address);
     if (!opened.stream) {
       out.outcome = {opened.failure, 0};
@@ -347,7 +354,7 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
     ex.up_head.clear();
     http::build_upstream_head(ex.head, up, ex.up_head);
     std::array<net::const_buffer, 2> bufs{net::buffer(ex.up_head), net::buffer(ex.body)};
-    if (!co_await s.send(bufs)) {
+    if (auto [ec, n] = co_await s.send(bufs); ec) {
       if (stale()) continue;
       out.outcome = {failed(), 0};
       co_return;

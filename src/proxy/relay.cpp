@@ -41,7 +41,7 @@ awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamStream& s, bool& 
     }
     auto take = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), ex.stream_remaining));
     std::array<net::const_buffer, 1> piece{net::buffer(buf_.view().data(), take)};
-    if (!co_await s.send(piece)) co_return false;
+    if (auto [ec, n] = co_await s.send(piece); ec) co_return false;
     buf_.consume(take);
     ex.stream_remaining -= take;
     ex.bytes_in += take;
@@ -81,9 +81,11 @@ awaitable<bool> Session::send_piece(std::string_view piece, bool chunked) {
   }
   bufs[n++] = net::buffer(piece.data(), piece.size());
   if (chunked) bufs[n++] = net::buffer("\r\n", 2);
-  bool ok = co_await write_buffers(std::span(bufs.data(), n));
+  set_deadline(policy::Clock::now() + idle_timeout_);  // as in write(): the client's clock runs while we wait on it
+  auto [ec, written] = co_await stream_.write(std::span(bufs.data(), n));
+  set_deadline(TimePoint::max());
   out_.clear();
-  co_return ok;
+  co_return !ec;
 }
 
 awaitable<bool> Session::relay(Exchange& ex, http::UpstreamStream& body, TimePoint deadline) {

@@ -145,10 +145,6 @@ awaitable<bool> Session::read_more() {
 
 awaitable<bool> Session::write(std::string_view a, std::string_view b) {
   std::array<net::const_buffer, 2> bufs{net::buffer(a.data(), a.size()), net::buffer(b.data(), b.size())};
-  co_return co_await write_buffers(std::span(bufs.data(), bufs.size()));
-}
-
-awaitable<bool> Session::write_buffers(std::span<const net::const_buffer> bufs) {
   // Idle means no bytes moving: the client's idle clock runs only while a write waits on it,
   // so a response that keeps flowing is never cut (the route timeout bounds the upstream side).
   set_deadline(policy::Clock::now() + idle_timeout_);
@@ -301,7 +297,11 @@ awaitable<bool> Session::handle(Exchange& ex) {
   int idx = ex.snap->table.match(ex.listener->name, {match_host, ex.target.path, h.method, &h.headers});
   if (idx < 0) co_return co_await respond(ex, Reason::route_not_found, "no route matches this request");
   ex.route = &ex.snap->routes[static_cast<std::size_t>(idx)];
-  auto v = co_await pipeline_.admit(ex);
+  Verdict v;
+  if (pipeline_.admits_at_once(ex))
+    v = pipeline_.kill_switch(ex);
+  else
+    v = co_await pipeline_.admit(ex);
   bool keep = false;
   if (v.proceeds()) {
     auto f = co_await pipeline_.forward(ex);

@@ -133,8 +133,8 @@ class UpstreamStream final {
   void arm(TimePoint deadline) { lease_->arm(deadline); }
   void disarm() { lease_->disarm(); }
 
-  // Request bytes, as they are; false when the connection failed.
-  awaitable<bool> send(std::span<const net::const_buffer> bufs);
+  // Request bytes, as they are: resolves to (error, bytes written).
+  auto send(std::span<const net::const_buffer> bufs) { return lease_->stream.write(bufs); }
 
   enum class HeadStatus { response, failed, malformed };
   struct HeadResult {
@@ -179,9 +179,11 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {
  public:
   UpstreamPool(net::any_io_executor ex, std::shared_ptr<UpstreamShared> up);
   ~UpstreamPool();
-  // A stream on a pooled connection to the next endpoint in turn, else on a new
-  // one (`fresh`: never a pooled one), by `deadline`.
-  awaitable<Opened> open_stream(TimePoint deadline, bool fresh);
+  // Opening a stream: on a pooled connection to the next endpoint in turn, without
+  // suspending (`fresh`: never a pooled one); failing that, on a new connection to
+  // `ep`, the endpoint take_stream() chose, by `deadline`.
+  Opened take_stream(bool fresh, std::size_t& ep);
+  awaitable<Opened> connect_stream(TimePoint deadline, std::size_t ep);
   void give_back(std::shared_ptr<UpstreamConn> c, bool reusable);
   void sweep(TimePoint now);
   // Closes the longest-idle connection (another worker waits for its slot).

@@ -42,6 +42,9 @@ class Pipeline final {
 
   // Stages 2-5: kill switch, rate limit, idempotency lookup, bulkhead.
   awaitable<Verdict> admit(Exchange& ex);
+  // No stage but the kill switch applies: kill_switch() alone admits (no coroutine frame).
+  [[nodiscard]] bool admits_at_once(const Exchange& ex) const;
+  Verdict kill_switch(Exchange& ex);
   // Stages 6-7: the attempt loop under the breaker, retries and the budget.
   awaitable<Forwarded> forward(Exchange& ex);
   // Stage 8: a storable response, read whole, is kept before the client sees it.
@@ -52,11 +55,9 @@ class Pipeline final {
   Verdict reject(Exchange& ex, policy::Mode mode, Reason r, std::string_view detail, int retry_after = 0);
 
  private:
-  Verdict kill_switch(Exchange& ex);
-  awaitable<Verdict> rate_limit(Exchange& ex);
+  store::Answer<policy::GcraOutcome> rate_limit(Exchange& ex);
   Verdict rate_decision(Exchange& ex, const store::Result<policy::GcraOutcome>& o);
   awaitable<Verdict> idempotency(Exchange& ex);
-  awaitable<Verdict> bulkhead(Exchange& ex);
   struct Attempt;
   awaitable<void> attempt(Exchange& ex, TimePoint deadline, Attempt& out);
 

@@ -59,7 +59,6 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   awaitable<bool> respond(Exchange& ex, Reason r, std::string_view detail, int retry_after = 0);
   awaitable<bool> read_more();
   awaitable<bool> write(std::string_view a, std::string_view b = {});
-  awaitable<bool> write_buffers(std::span<const net::const_buffer> bufs);
   // Counts the response in the metrics as its head goes out.
   void account(Exchange& ex, int status);
   // Access log and duration once the response is written.

@@ -11,7 +11,7 @@
 
 #include "breakwater/config/model.hpp"
 #include "breakwater/config/redis_url.hpp"
-#include "breakwater/http/io.hpp"
+#include "breakwater/io/asio.hpp"
 #include "breakwater/store/hash.hpp"
 #include "breakwater/store/redis_reply.hpp"
 #include "breakwater/store/result.hpp"
