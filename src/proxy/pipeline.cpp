@@ -227,7 +227,7 @@ awaitable<void> Pipeline::store_response(Exchange& ex, const http::ResponseHead&
 
 struct Pipeline::Attempt {
   policy::AttemptOutcome outcome;
-  http::UpstreamStream stream;  // with the response head, when outcome is a response
+  upstream::UpstreamStream stream;  // with the response head, when outcome is a response
   bool client_failed = false;
 };
 
@@ -373,15 +373,15 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
     }
     auto head = co_await s.read_head(ex.head.method == "HEAD");
     switch (head.status) {
-      case http::UpstreamStream::HeadStatus::response:
+      case upstream::UpstreamStream::HeadStatus::response:
         out.outcome = {policy::AttemptKind::response, s.head().status};
         out.stream = std::move(s);
         co_return;
-      case http::UpstreamStream::HeadStatus::malformed:
+      case upstream::UpstreamStream::HeadStatus::malformed:
         log_warn("upstream " + ex.upstream_address + " sent a malformed response");
         out.outcome = {policy::AttemptKind::reset, 0};
         co_return;
-      case http::UpstreamStream::HeadStatus::failed:
+      case upstream::UpstreamStream::HeadStatus::failed:
         if (!head.received && stale() && !streaming) continue;
         out.outcome = {failed(), 0};
         co_return;

@@ -30,7 +30,7 @@ awaitable<bool> Session::read_rest_of_body(Exchange& ex) {
   co_return true;
 }
 
-awaitable<bool> Session::pump_body(Exchange& ex, http::UpstreamStream& s, bool& client_failed) {
+awaitable<bool> Session::pump_body(Exchange& ex, upstream::UpstreamStream& s, bool& client_failed) {
   while (ex.stream_remaining) {
     if (buf_.empty()) {
       set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
@@ -88,13 +88,13 @@ awaitable<bool> Session::send_piece(std::string_view piece, bool chunked) {
   co_return !ec;
 }
 
-awaitable<bool> Session::relay(Exchange& ex, http::UpstreamStream& body, TimePoint deadline) {
+awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, TimePoint deadline) {
   body.arm(deadline);  // the body is bounded by the route timeout
   auto& resp = body.head();
   bool http10 = ex.head.version_minor == 0;
   bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;
   std::string_view piece;
-  using Step = http::UpstreamStream::Step;
+  using Step = upstream::UpstreamStream::Step;
   auto step = Step::end;
 
   // SPEC §3 step 8: a storable response is read whole (up to max_response) and

@@ -111,7 +111,7 @@ bool Server::prepare(Next& next, std::string& error) {
       continue;
     }
     try {
-      next.upstreams[u.name] = std::make_shared<http::UpstreamShared>(u);
+      next.upstreams[u.name] = std::make_shared<upstream::UpstreamShared>(u);
     } catch (const std::exception& e) {
       error = "cannot set up upstream '" + u.name + "': " + e.what();
       return false;

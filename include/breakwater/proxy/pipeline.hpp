@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "breakwater/io/asio.hpp"
-#include "breakwater/http/upstream.hpp"
+#include "breakwater/upstream/pool.hpp"
 #include "breakwater/proxy/exchange.hpp"
 
 namespace breakwater::proxy {
@@ -23,7 +23,7 @@ class ClientSide {
   virtual awaitable<bool> read_rest_of_body(Exchange& ex) = 0;
   // Copies the rest of a streamed request body to the upstream; false with
   // `client_failed` when the client went away, without it when the upstream failed.
-  virtual awaitable<bool> pump_body(Exchange& ex, http::UpstreamStream& s, bool& client_failed) = 0;
+  virtual awaitable<bool> pump_body(Exchange& ex, upstream::UpstreamStream& s, bool& client_failed) = 0;
   [[nodiscard]] virtual std::string_view client_ip() const = 0;
   [[nodiscard]] virtual bool is_tls() const = 0;
 };
@@ -31,7 +31,7 @@ class ClientSide {
 // The outcome of the attempt loop: the upstream response to relay, or a local reply.
 struct Forwarded {
   Verdict verdict;              // proceed: relay `stream`
-  http::UpstreamStream stream;  // the response head read, its body not yet
+  upstream::UpstreamStream stream;  // the response head read, its body not yet
   bool client_failed = false;   // the client went away: nothing to answer
   TimePoint deadline{};         // the route timeout, bounding the body
 };

@@ -12,7 +12,7 @@
 #include "breakwater/config/model.hpp"
 #include "breakwater/io/asio.hpp"
 #include "breakwater/io/stream.hpp"
-#include "breakwater/http/upstream.hpp"
+#include "breakwater/upstream/pool.hpp"
 #include "breakwater/proxy/handoff.hpp"
 #include "breakwater/proxy/route_state.hpp"
 #include "breakwater/proxy/snapshot.hpp"
@@ -34,7 +34,7 @@ struct Worker final {
   unsigned index;
   SessionHook sessions;  // head of the list of this worker's sessions; this worker's thread only
   net::io_context ctx{1};
-  http::UpstreamPools pools{ctx.get_executor()};
+  upstream::UpstreamPools pools{ctx.get_executor()};
   std::mt19937_64 rng;
   std::thread thread;
 
@@ -89,7 +89,7 @@ class Server final : public admin::ServerView {
   // without changing anything; commit() swaps it all in and cannot fail.
   struct Next {
     config::Config config;
-    std::map<std::string, std::shared_ptr<http::UpstreamShared>> upstreams;
+    std::map<std::string, std::shared_ptr<upstream::UpstreamShared>> upstreams;
     std::map<std::string, std::shared_ptr<ListenerHandle>> listeners;
     std::vector<std::shared_ptr<ListenerHandle>> fresh;                // bound here, not yet accepting
     std::map<std::string, std::shared_ptr<net::ssl::context>> certs;  // kept listeners' certificates, read again
@@ -117,7 +117,7 @@ class Server final : public admin::ServerView {
   net::io_context control_{1};
   std::atomic<std::uint64_t> next_worker_{0};
   std::map<std::string, std::shared_ptr<ListenerHandle>> listeners_;
-  std::map<std::string, std::shared_ptr<http::UpstreamShared>> upstreams_;
+  std::map<std::string, std::shared_ptr<upstream::UpstreamShared>> upstreams_;
   std::shared_ptr<store::Store> store_;
   bool started_ = false;  // run() has started the accept loops
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;

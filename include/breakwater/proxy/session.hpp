@@ -11,7 +11,7 @@
 #include "breakwater/io/asio.hpp"
 #include "breakwater/io/stream.hpp"
 #include "breakwater/io/watchdog.hpp"
-#include "breakwater/http/upstream.hpp"
+#include "breakwater/upstream/pool.hpp"
 #include "breakwater/http/message.hpp"
 #include "breakwater/policy/idempotency.hpp"
 #include "breakwater/proxy/exchange.hpp"
@@ -46,12 +46,12 @@ class Session final : public std::enable_shared_from_this<Session>, public Sessi
   awaitable<bool> read_body(Exchange& ex);
   // ClientSide, for the pipeline.
   awaitable<bool> read_rest_of_body(Exchange& ex) override;
-  awaitable<bool> pump_body(Exchange& ex, http::UpstreamStream& s, bool& client_failed) override;
+  awaitable<bool> pump_body(Exchange& ex, upstream::UpstreamStream& s, bool& client_failed) override;
   [[nodiscard]] std::string_view client_ip() const override { return client_ip_; }
   [[nodiscard]] bool is_tls() const override { return stream_.is_tls(); }
   // Renders what a stage decided: a local reply or a replay. Returns keep-alive.
   awaitable<bool> answer(Exchange& ex, const Verdict& v);
-  awaitable<bool> relay(Exchange& ex, http::UpstreamStream& body, TimePoint deadline);
+  awaitable<bool> relay(Exchange& ex, upstream::UpstreamStream& body, TimePoint deadline);
   awaitable<bool> replay(Exchange& ex, const policy::StoredResponse& r);
   // The response head in out_ (if any) plus one body piece, framed for the client.
   awaitable<bool> send_piece(std::string_view piece, bool chunked);

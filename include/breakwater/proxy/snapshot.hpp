@@ -6,7 +6,7 @@
 
 #include "breakwater/config/model.hpp"
 #include "breakwater/config/route_table.hpp"
-#include "breakwater/http/upstream.hpp"
+#include "breakwater/upstream/pool.hpp"
 #include "breakwater/log.hpp"
 #include "breakwater/policy/rate_limit.hpp"
 #include "breakwater/log.hpp"
@@ -19,7 +19,7 @@ namespace breakwater::proxy {
 struct RouteRuntime {
   const config::RouteConfig* cfg = nullptr;
   std::shared_ptr<RouteMetrics> metrics;
-  std::shared_ptr<http::UpstreamShared> upstream;
+  std::shared_ptr<upstream::UpstreamShared> upstream;
   std::shared_ptr<SharedBreaker> breaker;    // null: no [route.circuit_breaker]
   std::shared_ptr<SharedBulkhead> bulkhead;  // null: no [route.bulkhead]
   std::shared_ptr<SharedBudget> budget;      // null: no [route.retry]

@@ -1,4 +1,4 @@
-#include "breakwater/http/upstream.hpp"
+#include "breakwater/upstream/pool.hpp"
 
 #include <sys/socket.h>
 
@@ -9,7 +9,7 @@
 
 #include "breakwater/log.hpp"
 
-namespace breakwater::http {
+namespace breakwater::upstream {
 namespace {
 
 std::int64_t ns(TimePoint t) {
@@ -313,19 +313,19 @@ awaitable<UpstreamStream::HeadResult> UpstreamStream::read_head(bool head_reques
   for (;;) {
     if (!c.rbuf.empty()) {
       out.received = true;
-      if (auto len = h1::find_head_end(c.rbuf.view(), scanned)) {
+      if (auto len = http::h1::find_head_end(c.rbuf.view(), scanned)) {
         c.head_raw.assign(c.rbuf.view().substr(0, len));
         c.rbuf.consume(len);
         scanned = 0;
-        auto err = h1::parse_response_head(c.head_raw, head_request, c.head);
-        if (err != h1::WireError::none || c.head.status == 101) {
-          if (err != h1::WireError::none) log_warn("an upstream sent a malformed response: " + std::string(h1::describe(err)));
+        auto err = http::h1::parse_response_head(c.head_raw, head_request, c.head);
+        if (err != http::h1::WireError::none || c.head.status == 101) {
+          if (err != http::h1::WireError::none) log_warn("an upstream sent a malformed response: " + std::string(http::h1::describe(err)));
           out.status = HeadStatus::malformed;
           co_return out;
         }
         if (c.head.status < 200) continue;  // interim response: wait for the final one
         kind_ = c.head.body;
-        remaining_ = kind_ == BodyKind::length ? c.head.content_length : 0;
+        remaining_ = kind_ == http::BodyKind::length ? c.head.content_length : 0;
         dec_.reset();
         pending_ = 0;
         ended_ = false;
@@ -347,10 +347,10 @@ awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piec
   pending_ = 0;
   for (;;) {
     switch (kind_) {
-      case BodyKind::none:
+      case http::BodyKind::none:
         ended_ = true;
         co_return Step::end;
-      case BodyKind::length:
+      case http::BodyKind::length:
         if (remaining_ == 0) {
           ended_ = true;
           co_return Step::end;
@@ -363,23 +363,23 @@ awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piec
           co_return Step::piece;
         }
         break;
-      case BodyKind::chunked: {
+      case http::BodyKind::chunked: {
         auto st = dec_.next(c.rbuf.view());
-        if (st.status == h1::ChunkedDecoder::Status::error) co_return Step::error;
-        if (st.status == h1::ChunkedDecoder::Status::data) {
+        if (st.status == http::h1::ChunkedDecoder::Status::error) co_return Step::error;
+        if (st.status == http::h1::ChunkedDecoder::Status::data) {
           piece = st.data;
           pending_ = st.consumed;
           co_return Step::piece;
         }
         c.rbuf.consume(st.consumed);
-        if (st.status == h1::ChunkedDecoder::Status::done) {
+        if (st.status == http::h1::ChunkedDecoder::Status::done) {
           ended_ = true;
           co_return Step::end;
         }
         if (st.consumed) continue;
         break;
       }
-      case BodyKind::until_close:
+      case http::BodyKind::until_close:
         if (!c.rbuf.empty()) {
           piece = c.rbuf.view();
           pending_ = piece.size();
@@ -388,8 +388,8 @@ awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piec
         break;
     }
     auto ec = co_await read_more(16 * 1024);  // a 16 KiB response arrives in one read
-    if (ec == net::error::eof && kind_ == BodyKind::until_close && !c.timed_out) {
-      kind_ = BodyKind::none;
+    if (ec == net::error::eof && kind_ == http::BodyKind::until_close && !c.timed_out) {
+      kind_ = http::BodyKind::none;
       continue;
     }
     if (ec) co_return Step::error;
@@ -399,9 +399,9 @@ awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piec
 void UpstreamStream::finish(bool reusable) {
   if (!lease_) return;
   lease_->disarm();
-  lease_.set_reusable(reusable && ended_ && lease_->head.keep_alive && lease_->head.body != BodyKind::until_close &&
+  lease_.set_reusable(reusable && ended_ && lease_->head.keep_alive && lease_->head.body != http::BodyKind::until_close &&
                       lease_->rbuf.empty());
   lease_ = Lease{};
 }
 
-}  // namespace breakwater::http
+}  // namespace breakwater::upstream

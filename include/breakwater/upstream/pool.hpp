@@ -19,7 +19,7 @@
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/policy/time.hpp"
 
-namespace breakwater::http {
+namespace breakwater::upstream {
 
 using policy::TimePoint;
 
@@ -75,9 +75,9 @@ class UpstreamConn final : public std::enable_shared_from_this<UpstreamConn> {
   [[nodiscard]] bool quiet();
 
   io::Stream stream;
-  ByteBuffer rbuf{32 * 1024};  // a 16 KiB response arrives in one read
+  http::ByteBuffer rbuf{32 * 1024};  // a 16 KiB response arrives in one read
   std::string head_raw;        // the current response's head; `head` points into it
-  ResponseHead head;
+  http::ResponseHead head;
   bool timed_out = false;
   bool reused = false;
   std::size_t endpoint;
@@ -143,7 +143,7 @@ class UpstreamStream final {
   };
   // The final response head (interim 1xx skipped); `head_request`: the request was HEAD.
   awaitable<HeadResult> read_head(bool head_request);
-  [[nodiscard]] const ResponseHead& head() const { return lease_->head; }
+  [[nodiscard]] const http::ResponseHead& head() const { return lease_->head; }
 
   // The response body as decoded pieces, whatever its framing; a piece stays valid
   // until the next call.
@@ -156,9 +156,9 @@ class UpstreamStream final {
  private:
   awaitable<error_code> read_more(std::size_t min);
   Lease lease_;
-  BodyKind kind_ = BodyKind::none;
+  http::BodyKind kind_ = http::BodyKind::none;
   std::uint64_t remaining_ = 0;
-  h1::ChunkedDecoder dec_;
+  http::h1::ChunkedDecoder dec_;
   std::size_t pending_ = 0;  // bytes of the last piece, consumed on the next call
   bool ended_ = false;
 };
@@ -214,4 +214,4 @@ class UpstreamPools final {
   std::map<const UpstreamShared*, std::shared_ptr<UpstreamPool>> pools_;
 };
 
-}  // namespace breakwater::http
+}  // namespace breakwater::upstream
