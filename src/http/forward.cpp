@@ -306,6 +306,34 @@ std::string transfer_codings(const std::vector<Header>& headers) {
 }
 }  // namespace
 
+ClientResponse client_framing(const ResponseHead& resp, bool http10, bool head_request,
+                              std::optional<std::uint64_t> captured, bool keep_alive) {
+  using F = ClientResponse::Framing;
+  ClientResponse cr;
+  cr.http10 = http10;
+  cr.keep_alive = keep_alive;
+  if (head_request) {
+    // A HEAD answer says what a GET would carry, and nothing more: the upstream's
+    // length, or chunked framing, or (close-delimited) no framing header at all.
+    if (!resp.header("content-length").empty()) {
+      cr.framing = F::length;
+      cr.length = resp.content_length;
+    } else {
+      cr.framing = resp.chunked_framing && !http10 ? F::chunked : F::until_close;
+    }
+  } else if (captured) {
+    cr.framing = F::length;
+    cr.length = *captured;
+  } else if (resp.body == BodyKind::length) {
+    cr.framing = F::length;
+    cr.length = resp.content_length;
+  } else if (resp.body == BodyKind::chunked || resp.body == BodyKind::until_close) {
+    cr.framing = http10 ? F::until_close : F::chunked;
+    if (http10) cr.keep_alive = false;
+  }
+  return cr;
+}
+
 void build_client_head(const ResponseHead& resp, const ClientResponse& c, std::string& out,
                        bool strip_for_storage) {
   h1::HeadWriter w(out);

@@ -92,7 +92,7 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
   body.arm(deadline);  // the body is bounded by the route timeout
   auto& resp = body.head();
   bool http10 = ex.head.version_minor == 0;
-  bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;
+  bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;  // the client's side of keep-alive
   std::string_view piece;
   using Step = upstream::UpstreamStream::Step;
   auto step = Step::end;
@@ -122,44 +122,10 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
   // Not stored (not storable, or larger than max_response): free the key before the
   // client sees the answer, so a retry right after it runs again.
   if (!captured_all && ex.idem.unsettled()) co_await pipeline_.release(ex);
-  http::ClientResponse cr;
-  cr.http10 = http10;
-  cr.extra = &ex.extra_headers;
   bool head_request = ex.head.method == "HEAD";
-  if (head_request) {
-    // A HEAD answer says what a GET would carry, and nothing more: the upstream's
-    // length, or chunked framing, or (close-delimited) no framing header at all.
-    if (!resp.header("content-length").empty()) {
-      cr.framing = http::ClientResponse::Framing::length;
-      cr.length = resp.content_length;
-    } else if (resp.chunked_framing && !http10) {
-      cr.framing = http::ClientResponse::Framing::chunked;
-    } else {
-      cr.framing = http::ClientResponse::Framing::until_close;
-    }
-  } else if (captured_all) {
-    cr.framing = http::ClientResponse::Framing::length;
-    cr.length = captured.size();
-  } else {
-    switch (resp.body) {
-      case http::BodyKind::none:
-        break;
-      case http::BodyKind::length:
-        cr.framing = http::ClientResponse::Framing::length;
-        cr.length = resp.content_length;
-        break;
-      case http::BodyKind::chunked:
-      case http::BodyKind::until_close:
-        if (http10) {
-          cr.framing = http::ClientResponse::Framing::until_close;
-          keep = false;
-        } else {
-          cr.framing = http::ClientResponse::Framing::chunked;
-        }
-        break;
-    }
-  }
-  cr.keep_alive = keep;
+  auto cr = http::client_framing(resp, http10, head_request,
+                                 captured_all ? std::optional<std::uint64_t>(captured.size()) : std::nullopt, keep);
+  cr.extra = &ex.extra_headers;
   out_.clear();
   http::build_client_head(resp, cr, out_);
   account(ex, resp.status);
@@ -196,7 +162,7 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
   bool upstream_ok = step == Step::end;
   body.finish(client_ok);
   set_deadline(TimePoint::max());
-  co_return client_ok && upstream_ok && keep;
+  co_return client_ok && upstream_ok && cr.keep_alive;
 }
 
 }  // namespace breakwater::proxy

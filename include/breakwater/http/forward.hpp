@@ -1,6 +1,7 @@
 #pragma once
 // Forwarding rules (SPEC §5): request targets, hop-by-hop removal and the
 // X-Forwarded-* / X-Request-Id headers. Pure string building.
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -69,6 +70,11 @@ struct ClientResponse {
   bool http10 = false;
   const Fields* extra = nullptr;  // fields breakwater adds (RateLimit, shadow marks)
 };
+// How an upstream response is framed for the client (SPEC §5): `captured`, the
+// length of a body read whole; `keep_alive`, whether the client's side allows it
+// (a close-delimited body to an HTTP/1.0 client ends the connection).
+[[nodiscard]] ClientResponse client_framing(const ResponseHead& resp, bool http10, bool head_request,
+                                            std::optional<std::uint64_t> captured, bool keep_alive);
 // Appends the head sent to the client for an upstream response.
 void build_client_head(const ResponseHead& resp, const ClientResponse& c, std::string& out,
                        bool strip_for_storage = false);
