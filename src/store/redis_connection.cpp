@@ -1,5 +1,9 @@
 #include "breakwater/store/redis_connection.hpp"
 
+#include <optional>
+
+#include "breakwater/io/connect.hpp"
+
 // sds.h has no extern "C" of its own in hiredis 0.14.
 extern "C" {
 #include <hiredis/sds.h>
@@ -9,8 +13,6 @@ extern "C" {
 #include <algorithm>
 #include <charconv>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 
 #include "breakwater/log.hpp"
 #include "breakwater/store/redis_client.hpp"
@@ -34,7 +36,7 @@ RedisConnection::RedisConnection(net::any_io_executor ex, config::RedisUrl url, 
     : ex_(std::move(ex)),
       url_(std::move(url)),
       timeout_(timeout),
-      sock_(ex_),
+      stream_(ex_),
       backoff_timer_(ex_),
       deadline_timer_(ex_) {}
 
@@ -55,8 +57,7 @@ void RedisConnection::stop() {
 void RedisConnection::close() {
   ready_ = false;
   connected_ = false;
-  error_code ec;
-  sock_.close(ec);
+  stream_.close();
 }
 
 void RedisConnection::fail_all() {
@@ -115,47 +116,15 @@ void RedisConnection::on_deadline() {
 
 awaitable<bool> RedisConnection::connect() {
   auto limit = std::max<policy::Duration>(timeout_, std::chrono::seconds(1));
-  auto fired = std::make_shared<bool>(false);
-  net::steady_timer guard(ex_, limit);
-  sock_ = tcp::socket(ex_);
-  guard.async_wait([weak = weak_from_this(), fired](error_code ec) {
-    if (ec) return;
-    *fired = true;
-    if (auto self = weak.lock()) {
-      error_code ignored;
-      self->sock_.close(ignored);
-    }
-  });
-  error_code ec;
-  auto addr = net::ip::make_address(url_.host, ec);
-  if (!ec) {
-    std::tie(ec) = co_await sock_.async_connect(tcp::endpoint(addr, url_.port), use_nothrow);
-  } else {
-    tcp::resolver resolver(ex_);
-    auto [rec, results] = co_await resolver.async_resolve(url_.host, std::to_string(url_.port), use_nothrow);
-    ec = rec;
-    if (!ec && !*fired) std::tie(ec, std::ignore) = co_await net::async_connect(sock_, results, use_nothrow);
+  stream_.reset();
+  std::optional<io::TlsClient> tls;
+  if (url_.tls) {
+    if (!tls_ctx_) tls_ctx_ = io::make_client_tls("", true);  // the system store; SSL_CERT_FILE / SSL_CERT_DIR
+    tls = io::TlsClient{tls_ctx_, url_.host, true};
   }
-  if (!ec && !*fired) {
-    sock_.set_option(tcp::no_delay(true), ec);
-    ec = {};
-    if (url_.tls) {
-      if (!tls_ctx_) {
-        tls_ctx_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
-        tls_ctx_->set_default_verify_paths();  // honours SSL_CERT_FILE / SSL_CERT_DIR
-        tls_ctx_->set_verify_mode(net::ssl::verify_peer);
-      }
-      tls_ = std::make_unique<net::ssl::stream<tcp::socket&>>(sock_, *tls_ctx_);
-      SSL_set_tlsext_host_name(tls_->native_handle(), url_.host.c_str());
-      tls_->set_verify_callback(net::ssl::host_name_verification(url_.host));
-      std::tie(ec) = co_await tls_->async_handshake(net::ssl::stream_base::client, use_nothrow);
-      if (ec && !*fired) log_error("redis TLS handshake with " + url_.host + " failed: " + ec.message());
-    } else {
-      tls_.reset();
-    }
-  }
-  guard.cancel();
-  co_return !ec && !*fired;
+  auto c = co_await io::connect(stream_, url_.host, url_.port, policy::Clock::now() + limit, tls ? &*tls : nullptr);
+  if (c.in_tls && !c.timed_out) log_error("redis TLS handshake with " + url_.host + " failed: " + c.ec.message());
+  co_return c.ok();
 }
 
 awaitable<void> RedisConnection::run(std::shared_ptr<RedisConnection> self) {
@@ -231,10 +200,7 @@ awaitable<void> RedisConnection::read_replies() {
   for (;;) {
     error_code ec;
     std::size_t n = 0;
-    if (tls_)
-      std::tie(ec, n) = co_await tls_->async_read_some(net::buffer(buf), use_nothrow);
-    else
-      std::tie(ec, n) = co_await sock_.async_read_some(net::buffer(buf), use_nothrow);
+    std::tie(ec, n) = co_await stream_.read_some(net::buffer(buf));
     if (ec) co_return;
     if (!reader.feed(std::string_view(buf.data(), n))) {
       log_error("redis sent a malformed or oversized reply; reconnecting");
@@ -289,10 +255,7 @@ void RedisConnection::flush() {
     }
     self->flush();  // what was queued meanwhile (or for a newer connection)
   };
-  if (tls_)
-    net::async_write(*tls_, net::buffer(wbuf_), std::move(done));
-  else
-    net::async_write(sock_, net::buffer(wbuf_), std::move(done));
+  stream_.async_write(net::buffer(wbuf_), std::move(done));
 }
 
 void format_command(std::string& out, const std::string_view* argv, std::size_t argc) {

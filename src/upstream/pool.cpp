@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 
-#include <boost/asio/connect.hpp>
+#include <optional>
+
+#include "breakwater/io/connect.hpp"
 
 #include "breakwater/log.hpp"
 
@@ -208,32 +210,14 @@ awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
   auto conn = std::make_shared<UpstreamConn>(ex_, up_, ep);
   auto& target = up_->cfg.endpoints[ep];
   auto connect_deadline = std::min(deadline, policy::Clock::now() + up_->cfg.connect_timeout);
-  conn->arm(connect_deadline);
-  error_code ec;
-  auto addr = net::ip::make_address(target.host, ec);
-  if (!ec) {
-    std::tie(ec) = co_await conn->stream.socket().async_connect(tcp::endpoint(addr, target.port), use_nothrow);
-  } else {
-    tcp::resolver resolver(ex_);
-    auto [rec, results] =
-        co_await resolver.async_resolve(target.host, std::to_string(target.port), use_nothrow);
-    ec = rec;
-    if (!ec && !conn->timed_out) {
-      auto [cec, endpoint] = co_await net::async_connect(conn->stream.socket(), results, use_nothrow);
-      ec = cec;
-    }
-  }
-  if (!ec && !conn->timed_out && up_->tls) {
-    auto sni = up_->cfg.sni.empty() ? target.host : up_->cfg.sni;
-    ec = co_await conn->stream.tls_connect(up_->tls, sni, up_->cfg.verify);
-    if (ec && !conn->timed_out)
-      log_warn("TLS handshake with upstream " + up_->cfg.name + " at " + target.str() + " (name " + sni +
-               ") failed: " + ec.message());
-  }
-  bool timed_out = conn->timed_out;
-  conn->disarm();
-  if (ec || timed_out) {
-    if (timed_out && policy::Clock::now() >= deadline) {
+  std::optional<io::TlsClient> tls;
+  if (up_->tls) tls = io::TlsClient{up_->tls, up_->cfg.sni.empty() ? target.host : up_->cfg.sni, up_->cfg.verify};
+  auto c = co_await io::connect(conn->stream, target.host, target.port, connect_deadline, tls ? &*tls : nullptr);
+  if (c.in_tls && !c.timed_out)
+    log_warn("TLS handshake with upstream " + up_->cfg.name + " at " + target.str() + " (name " + tls->sni +
+             ") failed: " + c.ec.message());
+  if (!c.ok()) {
+    if (c.timed_out && policy::Clock::now() >= deadline) {
       out.failure = policy::AttemptKind::timeout;
     } else {
       out.failure = policy::AttemptKind::connect_failure;
@@ -243,7 +227,6 @@ awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
     co_return out;
   }
   up_->failed_until[ep].store(0, std::memory_order_relaxed);
-  conn->stream.socket().set_option(tcp::no_delay(true), ec);
   out.lease = Lease(shared_from_this(), std::move(conn));
   co_return out;
 }

@@ -36,11 +36,24 @@ class Stream final {
     if (tls_) return net::async_write(*tls_, b, use_nothrow);
     return net::async_write(sock_, b, use_nothrow);
   }
+  // The same with any completion token (a callback writer).
+  template <class ConstBuffers, class Token>
+  auto async_write(const ConstBuffers& b, Token&& token) {
+    if (tls_) return net::async_write(*tls_, b, std::forward<Token>(token));
+    return net::async_write(sock_, b, std::forward<Token>(token));
+  }
   // Completes when the socket has bytes to read (or fails); reads nothing.
   awaitable<std::tuple<error_code>> wait_readable() { return sock_.async_wait(tcp::socket::wait_read, use_nothrow); }
   void close() {
     error_code ec;
     sock_.close(ec);
+  }
+  // A fresh socket for a new connection (a client that reconnects keeps its Stream).
+  void reset() {
+    close();
+    tls_.reset();
+    ctx_.reset();
+    sock_ = tcp::socket(sock_.get_executor());
   }
 
  private:

@@ -14,10 +14,9 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include "breakwater/io/asio.hpp"
+#include "breakwater/io/stream.hpp"
 #include "breakwater/policy/time.hpp"
 #include "breakwater/config/redis_url.hpp"
 #include "breakwater/store/redis_reply.hpp"
@@ -65,9 +64,8 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   net::any_io_executor ex_;
   config::RedisUrl url_;
   policy::Duration timeout_;
-  tcp::socket sock_;
-  std::unique_ptr<net::ssl::context> tls_ctx_;
-  std::unique_ptr<net::ssl::stream<tcp::socket&>> tls_;
+  io::Stream stream_;
+  std::shared_ptr<net::ssl::context> tls_ctx_;
   net::steady_timer backoff_timer_;
   net::steady_timer deadline_timer_;
   std::string outbuf_, wbuf_;
