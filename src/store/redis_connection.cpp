@@ -308,7 +308,7 @@ awaitable<Result<RedisReply>> RedisConnection::call_formatted(std::string_view r
 
 void format_eval(std::string& out, const RedisScript& script, std::string_view key,
                  std::span<const std::string_view> args, bool full) {
-  std::array<std::string_view, 12> cmd{full ? "EVAL" : "EVALSHA", full ? script.source : script.sha, "1", key};
+  std::array<std::string_view, 12> cmd{full ? "EVAL" : "EVALSHA", full ? script.source : script.sha(), "1", key};
   auto argc = std::min(args.size(), cmd.size() - 4);
   std::copy_n(args.begin(), argc, cmd.begin() + 4);
   format_command(out, cmd.data(), 4 + argc);

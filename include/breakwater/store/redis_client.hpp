@@ -5,6 +5,7 @@
 // master). Calls are pipelined and those of one event-loop turn leave in one
 // write; each ends within store.timeout with a reply or a StoreError.
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,10 +19,21 @@
 
 namespace breakwater::store {
 
-// A Lua script and its SHA-1 (for EVALSHA), computed once.
-struct RedisScript final {
-  explicit RedisScript(std::string src) : source(std::move(src)), sha(sha1_hex(source)) {}
-  std::string source, sha;
+// A Lua script and its SHA-1 (for EVALSHA), computed once, on first use: a
+// process that never talks to Redis never loads OpenSSL's digests (~1.5 MiB
+// of resident pages).
+class RedisScript final {
+ public:
+  explicit RedisScript(std::string src) : source(std::move(src)) {}
+  const std::string source;
+  [[nodiscard]] const std::string& sha() const {
+    std::call_once(once_, [this] { sha_ = sha1_hex(source); });
+    return sha_;
+  }
+
+ private:
+  mutable std::once_flag once_;
+  mutable std::string sha_;
 };
 
 class RedisClient {

@@ -31,7 +31,7 @@ class FakeClient final : public RedisClient {
   explicit FakeClient(net::any_io_executor ex) : ex_(std::move(ex)) {}
   awaitable<Result<RedisReply>> eval(const RedisScript& script, std::string_view key,
                                      std::span<const std::string_view> args, std::string_view evalsha) override {
-    calls.push_back(Call{script.sha, std::string(key), {args.begin(), args.end()}, std::string(evalsha)});
+    calls.push_back(Call{script.sha(), std::string(key), {args.begin(), args.end()}, std::string(evalsha)});
     co_await net::post(ex_, net::use_awaitable);
     co_return reply;
   }
