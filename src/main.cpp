@@ -8,7 +8,7 @@
 
 #include "breakwater/config/load.hpp"
 #include "breakwater/log.hpp"
-#include "breakwater/proxy/server.hpp"
+#include "breakwater/server/server.hpp"
 #include "breakwater/version.hpp"
 
 namespace {
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    breakwater::proxy::Server server(config_path, std::move(res.config));
+    breakwater::server::Server server(config_path, std::move(res.config));
     return server.run();
   } catch (const std::exception& e) {
     breakwater::log_error(std::string("cannot start: ") + e.what());

@@ -10,7 +10,7 @@
 #include "breakwater/policy/idempotency.hpp"
 #include "breakwater/policy/rate_limit.hpp"
 #include "breakwater/policy/retry.hpp"
-#include "breakwater/proxy/server.hpp"
+#include "breakwater/server/server.hpp"
 #include "breakwater/store/hash.hpp"
 
 namespace breakwater::proxy {

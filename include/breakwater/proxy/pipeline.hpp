@@ -10,10 +10,15 @@
 #include "breakwater/upstream/pool.hpp"
 #include "breakwater/proxy/exchange.hpp"
 
-namespace breakwater::proxy {
-
+namespace breakwater::server {
 class Server;
 struct Worker;
+}  // namespace breakwater::server
+
+namespace breakwater::proxy {
+
+using server::Server;
+using server::Worker;
 
 // What the pipeline needs from the client side of a request.
 class ClientSide {

@@ -17,15 +17,17 @@
 #include "breakwater/proxy/exchange.hpp"
 #include "breakwater/proxy/pipeline.hpp"
 #include "breakwater/proxy/reason.hpp"
-#include "breakwater/proxy/server.hpp"
+#include "breakwater/server/server.hpp"
 
 namespace breakwater::proxy {
+
+using server::ListenerHandle;
 
 using policy::TimePoint;
 
 // The HTTP/1.1 server side of one client connection: reads requests in order,
 // runs each through the pipeline, writes responses in order.
-class Session final : public std::enable_shared_from_this<Session>, public SessionHook, public ClientSide {
+class Session final : public std::enable_shared_from_this<Session>, public server::SessionHook, public ClientSide {
  public:
   Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener,
           std::shared_ptr<net::ssl::context> tls);

@@ -13,7 +13,7 @@
 #include "breakwater/io/asio.hpp"
 #include "breakwater/io/stream.hpp"
 #include "breakwater/upstream/pool.hpp"
-#include "breakwater/proxy/handoff.hpp"
+#include "breakwater/server/handoff.hpp"
 #include "breakwater/proxy/route_state.hpp"
 #include "breakwater/proxy/snapshot.hpp"
 
@@ -24,8 +24,13 @@ class Admin;
 }
 
 namespace breakwater::proxy {
-
 class Session;
+}
+
+namespace breakwater::server {
+
+using proxy::RouteRegistry;
+using proxy::Snapshot;
 struct ListenerHandle;
 
 // One event loop thread with its own upstream pools.
@@ -129,4 +134,4 @@ class Server final : public admin::ServerView {
   policy::TimePoint drain_deadline_{};
 };
 
-}  // namespace breakwater::proxy
+}  // namespace breakwater::server

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <memory>
 
-namespace breakwater::proxy {
+namespace breakwater::server {
 
 // Links a session into its worker's list without allocating (a crowd of connections
 // leaves no grown container behind).
@@ -52,4 +52,4 @@ struct HandoffAllocator {
   bool operator==(const HandoffAllocator<U>& o) const { return slot == o.slot; }
 };
 
-}  // namespace breakwater::proxy
+}  // namespace breakwater::server

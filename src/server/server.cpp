@@ -1,4 +1,4 @@
-#include "breakwater/proxy/server.hpp"
+#include "breakwater/server/server.hpp"
 
 #include <malloc.h>
 
@@ -17,7 +17,9 @@
 #include "breakwater/proxy/session.hpp"
 #include "breakwater/proxy/status.hpp"
 
-namespace breakwater::proxy {
+namespace breakwater::server {
+
+using namespace breakwater::proxy;
 namespace {
 
 void log_exception(std::exception_ptr e) {
@@ -421,4 +423,4 @@ std::string Server::metrics() const { return render_metrics(registry_, *snapshot
 
 std::string Server::routes() const { return render_routes(*snapshot()); }
 
-}  // namespace breakwater::proxy
+}  // namespace breakwater::server
