@@ -68,38 +68,76 @@ Verdict Pipeline::reject(Exchange& ex, policy::Mode mode, Reason r, std::string_
   return Verdict::proceed();
 }
 
-bool Pipeline::admits_at_once(const Exchange& ex) const {
-  auto& rc = *ex.route->cfg;
-  return !rc.rate_limit && !rc.idempotency && !ex.route->bulkhead;
+// Stages 2-5 as far as they go without suspending: the memory store, a free
+// bulkhead place and a request the idempotency stage does not look up cost no
+// coroutine frame. The first stage that must wait is left to admit_rest().
+Admission Pipeline::admit_now(Exchange& ex) {
+  Admission a;
+  a.verdict = kill_switch(ex);
+  if (!a.verdict.proceeds() || !ex.route->cfg->rate_limit) return after_rate_limit(ex, std::move(a));
+  auto answer = rate_limit(ex);
+  if (!answer.now) {
+    a.wait = Admission::Wait::rate_limit;
+    a.rate = std::move(answer.later);
+    return a;
+  }
+  a.verdict = rate_decision(ex, *answer.now);
+  return after_rate_limit(ex, std::move(a));
 }
 
-// One coroutine frame for every stage: a stage that can decide without waiting
-// (the memory store, a free bulkhead place) costs no frame of its own.
-awaitable<Verdict> Pipeline::admit(Exchange& ex) {
-  auto v = kill_switch(ex);
-  if (!v.proceeds()) co_return v;
-  auto& rc = *ex.route->cfg;
-  if (rc.rate_limit) {
-    auto answer = rate_limit(ex);
-    if (answer.now)
-      v = rate_decision(ex, *answer.now);
-    else  // (not a ?: : g++ 12 miscompiles co_await inside a conditional expression)
-      v = rate_decision(ex, co_await std::move(answer.later));
-    if (!v.proceeds()) co_return v;
+Admission Pipeline::after_rate_limit(Exchange& ex, Admission a) {
+  if (!a.verdict.proceeds()) return a;
+  if (ex.route->cfg->idempotency) {
+    if (auto v = idempotency_at_once(ex)) {
+      a.verdict = std::move(*v);
+    } else {
+      a.wait = Admission::Wait::idempotency;
+      return a;
+    }
   }
-  if (rc.idempotency) {
-    v = co_await idempotency(ex);
-    if (!v.proceeds()) co_return v;
+  return after_idempotency(ex, std::move(a));
+}
+
+Admission Pipeline::after_idempotency(Exchange& ex, Admission a) {
+  auto& bh = ex.route->bulkhead;
+  if (!a.verdict.proceeds() || !bh) return a;
+  auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
+  if (entry.waiter) {
+    a.wait = Admission::Wait::bulkhead;
+    a.queued = std::move(entry);
+    return a;
   }
-  if (auto& bh = ex.route->bulkhead) {
-    auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
-    if (entry.waiter)
-      ex.place = co_await bh->wait(std::move(entry.waiter), entry.id);
-    else
-      ex.place = std::move(entry.permit);
-    if (!ex.place) v = reject(ex, bh->mode(), Reason::bulkhead_full, "the route's bulkhead is full", 1);
+  ex.place = std::move(entry.permit);
+  if (!ex.place) a.verdict = reject(ex, bh->mode(), Reason::bulkhead_full, "the route's bulkhead is full", 1);
+  return a;
+}
+
+awaitable<Verdict> Pipeline::admit_rest(Exchange& ex, Admission a) {
+  while (a.wait != Admission::Wait::none) {
+    auto wait = a.wait;
+    a.wait = Admission::Wait::none;
+    switch (wait) {
+      case Admission::Wait::rate_limit: {
+        auto r = co_await std::move(a.rate);
+        a.verdict = rate_decision(ex, r);
+        a = after_rate_limit(ex, std::move(a));
+        break;
+      }
+      case Admission::Wait::idempotency:
+        a.verdict = co_await idempotency(ex);
+        a = after_idempotency(ex, std::move(a));
+        break;
+      case Admission::Wait::bulkhead: {
+        auto& bh = ex.route->bulkhead;
+        ex.place = co_await bh->wait(std::move(a.queued.waiter), a.queued.id);
+        if (!ex.place) a.verdict = reject(ex, bh->mode(), Reason::bulkhead_full, "the route's bulkhead is full", 1);
+        break;
+      }
+      case Admission::Wait::none:
+        break;
+    }
   }
-  co_return v;
+  co_return std::move(a.verdict);
 }
 
 Verdict Pipeline::kill_switch(Exchange& ex) {
@@ -138,17 +176,21 @@ Verdict Pipeline::rate_decision(Exchange& ex, const store::Result<policy::GcraOu
                 static_cast<int>(rh.retry_after_s));
 }
 
+std::optional<Verdict> Pipeline::idempotency_at_once(Exchange& ex) {
+  auto& ip = *ex.route->cfg->idempotency;
+  auto& h = ex.head;
+  if (std::find(ip.methods.begin(), ip.methods.end(), h.method) == ip.methods.end()) return Verdict::proceed();
+  if (h.find(ip.header)) return std::nullopt;  // a key to look up
+  if (ip.required) return reject(ex, ip.mode, Reason::idempotency_key_missing, "this route requires an Idempotency-Key");
+  return Verdict::proceed();
+}
+
+// Called when idempotency_at_once() found a key to look up.
 awaitable<Verdict> Pipeline::idempotency(Exchange& ex) {
   auto& rc = *ex.route->cfg;
   auto& ip = *rc.idempotency;
   auto& h = ex.head;
-  if (std::find(ip.methods.begin(), ip.methods.end(), h.method) == ip.methods.end()) co_return Verdict::proceed();
   auto* header = h.find(ip.header);
-  if (!header) {
-    if (ip.required)
-      co_return reject(ex, ip.mode, Reason::idempotency_key_missing, "this route requires an Idempotency-Key");
-    co_return Verdict::proceed();
-  }
   auto key = policy::parse_idempotency_key(header->value);
   if (!key)
     co_return Verdict::local(Reason::bad_request, "the Idempotency-Key must be 1 to 255 visible ASCII characters");

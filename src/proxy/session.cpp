@@ -297,11 +297,12 @@ awaitable<bool> Session::handle(Exchange& ex) {
   int idx = ex.snap->table.match(ex.listener->name, {match_host, ex.target.path, h.method, &h.headers});
   if (idx < 0) co_return co_await respond(ex, Reason::route_not_found, "no route matches this request");
   ex.route = &ex.snap->routes[static_cast<std::size_t>(idx)];
+  auto admission = pipeline_.admit_now(ex);  // no coroutine frame unless a stage must wait
   Verdict v;
-  if (pipeline_.admits_at_once(ex))
-    v = pipeline_.kill_switch(ex);
+  if (admission.waits())
+    v = co_await pipeline_.admit_rest(ex, std::move(admission));
   else
-    v = co_await pipeline_.admit(ex);
+    v = std::move(admission.verdict);
   bool keep = false;
   if (v.proceeds()) {
     auto f = co_await pipeline_.forward(ex);

@@ -33,6 +33,15 @@ class ClientSide {
   [[nodiscard]] virtual bool is_tls() const = 0;
 };
 
+// Admission so far: the verdict, or the stage that must wait (with what it waits on).
+struct Admission {
+  Verdict verdict;
+  enum class Wait : std::uint8_t { none, rate_limit, idempotency, bulkhead } wait = Wait::none;
+  awaitable<store::Result<policy::GcraOutcome>> rate;  // Wait::rate_limit
+  SharedBulkhead::Entry queued;                         // Wait::bulkhead
+  [[nodiscard]] bool waits() const { return wait != Wait::none; }
+};
+
 // The outcome of the attempt loop: the upstream response to relay, or a local reply.
 struct Forwarded {
   Verdict verdict;              // proceed: relay `stream`
@@ -45,11 +54,11 @@ class Pipeline final {
  public:
   Pipeline(Server& server, Worker& worker, ClientSide& client) : server_(server), worker_(worker), client_(client) {}
 
-  // Stages 2-5: kill switch, rate limit, idempotency lookup, bulkhead.
-  awaitable<Verdict> admit(Exchange& ex);
-  // No stage but the kill switch applies: kill_switch() alone admits (no coroutine frame).
-  [[nodiscard]] bool admits_at_once(const Exchange& ex) const;
-  Verdict kill_switch(Exchange& ex);
+  // Stages 2-5: kill switch, rate limit, idempotency lookup, bulkhead. admit_now()
+  // runs them as far as they go without suspending; when it stops at a stage that
+  // must wait (Admission::waits()), admit_rest() finishes the admission.
+  Admission admit_now(Exchange& ex);
+  awaitable<Verdict> admit_rest(Exchange& ex, Admission a);
   // Stages 6-7: the attempt loop under the breaker, retries and the budget.
   awaitable<Forwarded> forward(Exchange& ex);
   // Stage 8: a storable response, read whole, is kept before the client sees it.
@@ -60,6 +69,10 @@ class Pipeline final {
   Verdict reject(Exchange& ex, policy::Mode mode, Reason r, std::string_view detail, int retry_after = 0);
 
  private:
+  Verdict kill_switch(Exchange& ex);
+  Admission after_rate_limit(Exchange& ex, Admission a);
+  Admission after_idempotency(Exchange& ex, Admission a);
+  std::optional<Verdict> idempotency_at_once(Exchange& ex);
   store::Answer<policy::GcraOutcome> rate_limit(Exchange& ex);
   Verdict rate_decision(Exchange& ex, const store::Result<policy::GcraOutcome>& o);
   awaitable<Verdict> idempotency(Exchange& ex);
