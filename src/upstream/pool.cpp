@@ -161,8 +161,9 @@ std::size_t UpstreamPool::pick_endpoint(TimePoint now) {
   return start % n;  // all failing: keep rotating
 }
 
-Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
-  Acquired out;
+Opened UpstreamPool::take_stream(bool fresh, std::size_t& ep) {
+  auto now = policy::Clock::now();
+  Opened out;
   ep = pick_endpoint(now);
   out.address = up_->names[ep];
   if (!fresh) {
@@ -173,7 +174,7 @@ Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
       idle_count_.fetch_sub(1, std::memory_order_relaxed);
       if (now - c->idle_since < up_->cfg.idle_timeout && c->quiet()) {
         c->reused = true;
-        out.lease = Lease(shared_from_this(), std::move(c));
+        out.stream = UpstreamStream(Lease(shared_from_this(), std::move(c)));
         return out;
       }
     }
@@ -181,26 +182,8 @@ Acquired UpstreamPool::take_idle(TimePoint now, bool fresh, std::size_t& ep) {
   return out;
 }
 
-namespace {
-Opened opened(Acquired acq) {
-  Opened out;
-  out.address = acq.address;
-  out.failure = acq.failure;
-  if (acq.lease) out.stream = UpstreamStream(std::move(acq.lease));
-  return out;
-}
-}  // namespace
-
-Opened UpstreamPool::take_stream(bool fresh, std::size_t& ep) {
-  return opened(take_idle(policy::Clock::now(), fresh, ep));
-}
-
 awaitable<Opened> UpstreamPool::connect_stream(TimePoint deadline, std::size_t ep) {
-  co_return opened(co_await connect(deadline, ep));
-}
-
-awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
-  Acquired out;
+  Opened out;
   out.address = up_->names[ep];
   // Room under max_connections (shared by all workers), first come, first served.
   if (!up_->try_take_slot() && !co_await up_->take_slot(ex_, deadline)) {
@@ -227,7 +210,7 @@ awaitable<Acquired> UpstreamPool::connect(TimePoint deadline, std::size_t ep) {
     co_return out;
   }
   up_->failed_until[ep].store(0, std::memory_order_relaxed);
-  out.lease = Lease(shared_from_this(), std::move(conn));
+  out.stream = UpstreamStream(Lease(shared_from_this(), std::move(conn)));
   co_return out;
 }
 
@@ -382,8 +365,9 @@ awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piec
 void UpstreamStream::finish(bool reusable) {
   if (!lease_) return;
   lease_->disarm();
-  lease_.set_reusable(reusable && ended_ && lease_->head.keep_alive && lease_->head.body != http::BodyKind::until_close &&
-                      lease_->rbuf.empty());
+  // A close-delimited body is never keep-alive (the parser says so); bytes left after
+  // the body are give_back()'s to refuse.
+  lease_.set_reusable(reusable && ended_ && lease_->head.keep_alive);
   lease_ = Lease{};
 }
 

@@ -33,6 +33,15 @@ def free_port():
             return port
 
 
+def listen_on(port, backlog=256):
+    """A listening TCP socket on 127.0.0.1:port (for test peers that speak raw bytes)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(backlog)
+    return s
+
+
 def wait_port(port, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:

@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from harness import (SIMPLE_ROUTE, Breakwater, ProxyTestCase, RedisServer, Upstream, assert_clean, base_config,
+from harness import (listen_on, SIMPLE_ROUTE, Breakwater, ProxyTestCase, RedisServer, Upstream, assert_clean, base_config,
                      free_port, request, route)
 
 
@@ -23,10 +23,7 @@ class TcpProxy:
         self.lock = threading.Lock()
         self.conns = []  # [client, server, {"holed": bool}]
         self.accepted = 0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(64)
+        self.sock = listen_on(self.port, 64)
         self.running = True
         threading.Thread(target=self._accept, daemon=True).start()
 

@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from harness import Breakwater, assert_clean, free_port, parse_responses, raw, read_request, request
+from harness import Breakwater, assert_clean, free_port, listen_on, parse_responses, raw, read_request, request
 
 
 class ScriptedUpstream:
@@ -22,10 +22,7 @@ class ScriptedUpstream:
         self.requests = []  # (method, target, headers, body)
         self.connections = 0
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(256)
+        self.sock = listen_on(self.port)
         self.live = []
         self.running = True
         threading.Thread(target=self._accept, daemon=True).start()

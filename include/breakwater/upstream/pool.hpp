@@ -169,11 +169,6 @@ struct Opened {
   std::string_view address;  // endpoint tried (UpstreamShared::names, lives with the upstream)
 };
 
-struct Acquired {
-  Lease lease;
-  policy::AttemptKind failure = policy::AttemptKind::connect_failure;  // when !lease
-  std::string_view address;  // endpoint tried (UpstreamShared::names, lives with the upstream)
-};
 
 class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {
  public:
@@ -194,8 +189,6 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {
 
  private:
   std::size_t pick_endpoint(TimePoint now);
-  Acquired take_idle(TimePoint now, bool fresh, std::size_t& ep);
-  awaitable<Acquired> connect(TimePoint deadline, std::size_t ep);
   net::any_io_executor ex_;
   std::shared_ptr<UpstreamShared> up_;
   std::vector<std::vector<std::shared_ptr<UpstreamConn>>> idle_;  // per endpoint, LIFO
