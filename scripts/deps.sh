@@ -2,7 +2,8 @@
 # Installs the Debian packages breakwater needs to build and test, when missing.
 # Sourced by run.sh and test.sh; runs apt-get only if something is absent.
 bw_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libtomlplusplus-dev libhiredis-dev
-             libssl-dev openssl doctest-dev libbenchmark-dev redis-server python3 curl)
+             libssl-dev openssl doctest-dev libbenchmark-dev redis-server python3 curl
+             libnghttp2-dev python3-h2 python3-grpcio nghttp2-client)
 
 bw_ensure_packages() {
   local missing=()
@@ -14,8 +15,8 @@ bw_ensure_packages() {
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y --no-install-recommends "${missing[@]}" ||
-    { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${missing[@]}"; }
+  $sudo apt-get install -y -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" ||
+    { $sudo apt-get update && $sudo apt-get install -y -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}"; }
 }
 
 bw_build() {  # bw_build BUILD_DIR [cmake args...]

@@ -1,0 +1,98 @@
+#include "breakwater/http/h2/pump.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+namespace breakwater::http::h2 {
+
+OptionPtr make_options() {
+  nghttp2_option* o = nullptr;
+  nghttp2_option_new(&o);
+  nghttp2_option_set_no_auto_window_update(o, 1);
+  nghttp2_option_set_no_closed_streams(o, 1);
+  nghttp2_option_set_max_settings(o, 32);
+  nghttp2_option_set_max_outbound_ack(o, 1000);
+  nghttp2_option_set_max_continuations(o, 8);
+  return OptionPtr(o);
+}
+
+awaitable<void> Pump::run(nghttp2_session* session, std::string initial) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  ng_ = session;
+  co_await (reader(std::move(initial)) && writer());
+  ended_ = true;
+}
+
+void Pump::kick() {
+  if (parked_) {
+    parked_ = false;
+    wake(ex_, wake_);
+  }
+}
+
+void Pump::finish() {
+  finishing_ = true;
+  kick();
+}
+
+void Pump::stop() {
+  ended_ = true;
+  stream_.close();
+  kick();
+}
+
+bool Pump::feed(const char* data, std::size_t n) {
+  auto rv = nghttp2_session_mem_recv(ng_, reinterpret_cast<const std::uint8_t*>(data), n);
+  kick();
+  if (rv < 0) {
+    // A fatal error (bad preface, a flood nghttp2 caught): what is queued still goes out.
+    finish();
+    return false;
+  }
+  return true;
+}
+
+awaitable<void> Pump::reader(std::string initial) {
+  if (!initial.empty() && !feed(initial.data(), initial.size())) co_return;
+  std::string buf(16 * 1024, '\0');
+  while (!ended_ && !finishing_) {
+    auto [ec, n] = co_await stream_.read_some(net::buffer(buf));
+    if (ec) break;
+    if (!feed(buf.data(), n)) co_return;
+    if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_)) break;
+  }
+  // The peer is gone (or we are): the writer ends once nothing more can be sent.
+  if (!finishing_) ended_ = true;
+  kick();
+}
+
+awaitable<void> Pump::writer() {
+  while (!ended_ || finishing_) {
+    wbuf_.clear();
+    for (;;) {
+      const std::uint8_t* data = nullptr;
+      auto n = nghttp2_session_mem_send(ng_, &data);
+      if (n < 0) {
+        stop();
+        co_return;
+      }
+      if (n == 0) break;
+      wbuf_.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+      if (wbuf_.size() >= 64 * 1024) break;
+    }
+    if (wbuf_.empty()) {
+      bool wants = nghttp2_session_want_read(ng_) || nghttp2_session_want_write(ng_);
+      if (finishing_ || !wants || ended_) break;
+      parked_ = true;
+      co_await park([this](Wake w) { wake_ = std::move(w); });
+      continue;
+    }
+    auto [ec, written] = co_await stream_.write(net::buffer(wbuf_));
+    if (ec) break;
+  }
+  ended_ = true;
+  error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.close();  // the reader's pending read ends
+}
+
+}  // namespace breakwater::http::h2
