@@ -82,4 +82,13 @@ void AccessLog::write(std::string_view line) const {
   if (fd_ >= 0) [[maybe_unused]] auto n = ::write(fd_, line.data(), line.size());
 }
 
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    log_error(std::string("unexpected error in a connection: ") + x.what());
+  }
+}
+
 }  // namespace breakwater

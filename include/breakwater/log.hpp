@@ -1,5 +1,6 @@
 #pragma once
 // Operational logs (JSON lines on stderr) and the access log sink.
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,6 +18,9 @@ void log_warn(std::string_view msg);
 void log_error(std::string_view msg);
 
 // Where access log lines go: stderr, a file (appended), or nowhere.
+// The completion of a detached coroutine: an escaped exception is logged, never fatal.
+void log_exception(std::exception_ptr e);
+
 class AccessLog final {
  public:
   static std::shared_ptr<AccessLog> open(const std::string& where);

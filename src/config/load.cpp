@@ -286,6 +286,8 @@ void load_listener(const toml::table& t, Errors& e, ListenerConfig& l) {
   r.duration("header_timeout", l.header_timeout);
   r.duration("idle_timeout", l.idle_timeout);
   r.size("max_body", l.max_body);
+  r.boolean("http2", l.http2);
+  r.integer("max_concurrent_streams", l.max_concurrent_streams, 1, 10'000);
   bool cert = r.str("tls_cert", l.tls_cert);
   bool key = r.str("tls_key", l.tls_key);
   if (cert != key) r.missing(cert ? "tls_key" : "tls_cert");

@@ -41,13 +41,48 @@ std::shared_ptr<net::ssl::context> make_client_tls(const std::string& ca_file, b
   return ctx;
 }
 
-std::shared_ptr<net::ssl::context> make_server_tls(const std::string& cert, const std::string& key) {
+std::string_view Stream::alpn() const {
+  if (!tls_) return {};
+  const unsigned char* p = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(tls_->native_handle(), &p, &len);
+  return {reinterpret_cast<const char*>(p), len};
+}
+
+namespace {
+
+// ALPN on a listener: "h2" when it serves HTTP/2 and the client offers it, else "http/1.1".
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned inlen,
+                void* arg) {
+  bool h2 = arg != nullptr;
+  auto offered = [&](std::string_view proto) {
+    for (unsigned i = 0; i < inlen;) {
+      unsigned n = in[i];
+      if (i + 1 + n > inlen) return false;
+      if (std::string_view(reinterpret_cast<const char*>(in + i + 1), n) == proto) {
+        *out = in + i + 1;
+        *outlen = static_cast<unsigned char>(n);
+        return true;
+      }
+      i += 1 + n;
+    }
+    return false;
+  };
+  if ((h2 && offered("h2")) || offered("http/1.1")) return SSL_TLSEXT_ERR_OK;
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+}  // namespace
+
+std::shared_ptr<net::ssl::context> make_server_tls(const std::string& cert, const std::string& key, bool h2) {
   auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
   ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                    net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
                    net::ssl::context::single_dh_use);
   ctx->use_certificate_chain_file(cert);
   ctx->use_private_key_file(key, net::ssl::context::pem);
+  static int on;  // any non-null argument: h2 offered
+  SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_alpn, h2 ? &on : nullptr);
   return ctx;
 }
 

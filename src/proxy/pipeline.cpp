@@ -80,6 +80,47 @@ void make_request_id(std::mt19937_64& rng, std::string& id) {
   }
 }
 
+std::string problem_json(int status, Reason r, std::string_view detail, const std::string* route) {
+  std::string body = "{\"type\":\"about:blank\",\"title\":";
+  append_json_string(body, http::reason_phrase(status));
+  body.append(",\"status\":").append(std::to_string(status)).append(",\"detail\":");
+  append_json_string(body, detail);
+  body.append(",\"reason\":\"").append(reason_name(r)).append("\",\"route\":");
+  if (route)
+    append_json_string(body, *route);
+  else
+    body.append("null");
+  body.append("}");
+  return body;
+}
+
+awaitable<bool> Pipeline::capture(Exchange& ex, upstream::UpstreamStream& s, Capture& c) {
+  auto& resp = s.head();
+  // A transfer coding besides chunked (gzip) travels in the framing header only, so it is not stored.
+  if (!ex.idem.locked || !policy::is_cacheable_status(resp.status) || resp.other_codings) co_return true;
+  using Step = upstream::UpstreamStream::Step;
+  std::string_view piece;
+  while ((c.step = co_await s.next_body(piece)) == Step::piece) {
+    if (c.body.size() + piece.size() > ex.idem.max_response) {  // too large: streamed, not stored
+      c.piece = piece;
+      break;
+    }
+    c.body.append(piece);
+  }
+  if (c.step == Step::error) {
+    bool timed_out = s.timed_out();
+    s.disarm();
+    if (timed_out)
+      co_await client_.respond(ex, Reason::upstream_timeout, "the upstream did not answer in time");
+    else
+      co_await client_.respond(ex, Reason::upstream_unavailable, "the upstream connection failed");
+    co_return false;
+  }
+  c.all = c.step == Step::end;
+  if (c.all) co_await store_response(ex, resp, c.body);
+  co_return true;
+}
+
 Verdict Pipeline::reject(Exchange& ex, policy::Mode mode, Reason r, std::string_view detail, int retry_after) {
   if (mode != policy::Mode::shadow) return Verdict::local(r, detail, retry_after);
   ex.route->metrics->shadow[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);

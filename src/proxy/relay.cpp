@@ -93,31 +93,13 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
   auto& resp = body.head();
   bool http10 = ex.head.version_minor == 0;
   bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;  // the client's side of keep-alive
-  std::string_view piece;
   using Step = upstream::UpstreamStream::Step;
-  auto step = Step::end;
-
-  // SPEC §3 step 8: a storable response is read whole (up to max_response) and
-  // stored before the client sees it, so a retry after this answer is a replay.
-  // A transfer coding besides chunked (gzip) travels in the framing header only, so it is not stored.
-  bool capture = ex.idem.locked && policy::is_cacheable_status(resp.status) && !resp.other_codings;
-  std::string captured;
-  bool captured_all = false;
-  if (capture) {
-    while ((step = co_await body.next_body(piece)) == Step::piece) {
-      if (captured.size() + piece.size() > ex.idem.max_response) break;  // too large: streamed, not stored
-      captured.append(piece);
-    }
-    if (step == Step::error) {
-      bool timed_out = body.timed_out();
-      body.disarm();
-      if (timed_out)
-        co_return co_await respond(ex, Reason::upstream_timeout, "the upstream did not answer in time");
-      co_return co_await respond(ex, Reason::upstream_unavailable, "the upstream connection failed");
-    }
-    captured_all = step == Step::end;
-    if (captured_all) co_await pipeline_.store_response(ex, resp, captured);
-  }
+  Capture cap;
+  if (!co_await pipeline_.capture(ex, body, cap)) co_return false;
+  auto step = cap.step;
+  std::string_view piece = cap.piece;
+  auto& captured = cap.body;
+  bool captured_all = cap.all;
 
   // Not stored (not storable, or larger than max_response): free the key before the
   // client sees the answer, so a retry right after it runs again.
@@ -144,7 +126,7 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
       client_ok = co_await send_piece(captured, chunked);
       ex.bytes_out += captured.size();
     }
-    bool have = capture && step == Step::piece;  // the piece that did not fit
+    bool have = step == Step::piece && !cap.piece.empty();  // the piece that did not fit
     while (client_ok) {
       if (!have && (step = co_await body.next_body(piece)) != Step::piece) break;
       have = false;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "breakwater/http/h1/head_writer.hpp"
+#include "breakwater/proxy/h2_session.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/policy/rate_limit.hpp"
 #include "breakwater/log.hpp"
@@ -76,15 +77,61 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
     ok = !co_await self->stream_.tls_accept(self->tls_);
     self->set_deadline(TimePoint::max());
   }
-  if (ok) co_await self->serve();
+  if (ok) {
+    if (co_await self->speaks_h2())
+      co_await self->serve_h2();
+    else
+      co_await self->serve();
+  }
   error_code ec;
   self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   self->stream_.close();
   self->watchdog_.stop();
 }
 
+awaitable<bool> Session::speaks_h2() {
+  {
+    auto snap = server_.snapshot();
+    auto* lc = snap->config.find_listener(listener_->name);
+    if (!lc || !lc->http2) co_return false;
+    if (stream_.is_tls()) co_return stream_.alpn() == "h2";
+    set_deadline(policy::Clock::now() + lc->idle_timeout);
+  }
+  // Prior knowledge (RFC 9113 §3.3): the preface, or HTTP/1.1 as soon as a byte differs.
+  auto preface = http::h2::kPreface;
+  for (;;) {
+    auto v = buf_.view();
+    auto n = std::min(v.size(), preface.size());
+    if (v.substr(0, n) != preface.substr(0, n)) break;
+    if (n == preface.size()) {
+      set_deadline(TimePoint::max());
+      co_return true;
+    }
+    idle_ = buf_.empty();
+    bool ok = co_await read_more();
+    idle_ = false;
+    if (!ok) break;  // serve() finds the connection closed
+  }
+  set_deadline(TimePoint::max());
+  co_return false;
+}
+
+awaitable<void> Session::serve_h2() {
+  std::string initial(buf_.view());
+  buf_.consume(buf_.size());
+  h2_ = std::make_shared<H2Connection>(server_, worker_, stream_, shared_from_this(), listener_->name, client_ip_,
+                                       client_addr_);
+  if (closing_) h2_->drain();
+  co_await h2_->run(std::move(initial));
+  h2_.reset();  // streams still running keep the connection (and this session) until they end
+}
+
 void Session::close_when_idle() {
   closing_ = true;
+  if (h2_) {
+    h2_->drain();
+    return;
+  }
   if (idle_) {
     stream_.close();
   }
@@ -261,16 +308,7 @@ awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail
   bool close = r == Reason::bad_request || r == Reason::request_too_large || r == Reason::header_too_large ||
                !ex.body_consumed || closing_ || !ex.head.keep_alive || ex.head.method.empty();
   auto title = http::reason_phrase(status);
-  std::string body = "{\"type\":\"about:blank\",\"title\":";
-  append_json_string(body, title);
-  body.append(",\"status\":").append(std::to_string(status)).append(",\"detail\":");
-  append_json_string(body, detail);
-  body.append(",\"reason\":\"").append(reason_name(r)).append("\",\"route\":");
-  if (ex.route)
-    append_json_string(body, ex.route->cfg->name);
-  else
-    body.append("null");
-  body.append("}");
+  std::string body = problem_json(status, r, detail, ex.route ? &ex.route->cfg->name : nullptr);
   out_.clear();
   int minor = ex.head.version_minor == 0 && !ex.head.method.empty() ? 0 : 1;
   http::h1::HeadWriter w(out_);

@@ -1,5 +1,7 @@
 #include "breakwater/proxy/status.hpp"
 
+#include "breakwater/http/grpc.hpp"
+
 #include <cstdio>
 
 #include "breakwater/log.hpp"
@@ -122,6 +124,15 @@ std::string render_metrics(const RouteRegistry& registry, const Snapshot& snap) 
 
   labeled_counter(out, "breakwater_idempotency_total", "Idempotency-Key outcomes.", routes,
                   &RouteMetrics::idempotency, "outcome", kIdempotencyOutcomeLabels);
+
+  labeled_counter(out, "breakwater_grpc_calls_total", "gRPC calls answered, forwarded or generated, by status.",
+                  routes, &RouteMetrics::grpc_calls, "status", http::grpc::kStatusNames);
+
+  header(out, "breakwater_http2_goaways_total", "counter", "GOAWAY frames sent to HTTP/2 clients, by reason.");
+  static constexpr std::array<std::string_view, 3> kGoaways{"drain", "protocol_error", "enhance_your_calm"};
+  for (std::size_t i = 0; i < kGoaways.size(); ++i)
+    sample(out, "breakwater_http2_goaways_total", "reason=\"" + std::string(kGoaways[i]) + "\"",
+           static_cast<double>(get(registry.global.goaways[i])));
 
   header(out, "breakwater_store_errors_total", "counter", "Store calls that failed or timed out.");
   sample(out, "breakwater_store_errors_total", "", static_cast<double>(get(registry.global.store_errors)));

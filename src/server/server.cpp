@@ -22,14 +22,6 @@ namespace breakwater::server {
 using namespace breakwater::proxy;
 namespace {
 
-void log_exception(std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    log_error(std::string("unexpected error in a connection: ") + x.what());
-  }
-}
 
 // Gives freed heap pages back to the kernel, so RSS follows load down after a burst.
 awaitable<void> trim_loop(net::io_context& ctx) {
@@ -60,7 +52,7 @@ Worker::Worker(unsigned i) : index(i), rng(std::random_device{}() ^ (static_cast
 
 ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c)
     : name(c.name), bind(c.bind), acceptor(ctx), max_connections(c.max_connections) {
-  if (!c.tls_cert.empty()) tls = io::make_server_tls(c.tls_cert, c.tls_key);
+  if (!c.tls_cert.empty()) tls = io::make_server_tls(c.tls_cert, c.tls_key, c.http2);
   tcp::endpoint ep(net::ip::make_address(c.bind.host), c.bind.port);
   acceptor.open(ep.protocol());
   acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -70,7 +62,7 @@ ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfi
 
 ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c, ListenerHandle& same_socket)
     : name(c.name), bind(c.bind), acceptor(ctx), max_connections(c.max_connections) {
-  if (!c.tls_cert.empty()) tls = io::make_server_tls(c.tls_cert, c.tls_key);
+  if (!c.tls_cert.empty()) tls = io::make_server_tls(c.tls_cert, c.tls_key, c.http2);
   // Closing the old handle's descriptor then leaves the socket (and its backlog) open.
   int fd = ::fcntl(same_socket.acceptor.native_handle(), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup");
@@ -125,7 +117,7 @@ bool Server::prepare(Next& next, std::string& error) {
       auto it = listeners_.find(lc.name);
       if (it != listeners_.end() && it->second->bind == lc.bind) {
         // Certificates are read again on every reload, so a rotated file is picked up.
-        if (!lc.tls_cert.empty()) next.certs[lc.name] = io::make_server_tls(lc.tls_cert, lc.tls_key);
+        if (!lc.tls_cert.empty()) next.certs[lc.name] = io::make_server_tls(lc.tls_cert, lc.tls_key, lc.http2);
         next.listeners[lc.name] = it->second;
         continue;
       }

@@ -346,7 +346,7 @@ class Breakwater:
         for line in self.admin("/metrics")[1].splitlines():
             if not line or line.startswith("#"):
                 continue
-            m = re.match(r'^([a-zA-Z_:]+)(\{(.*)\})? (\S+)$', line)
+            m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
             labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
             out[(m.group(1), labels)] = float(m.group(4))
         return out

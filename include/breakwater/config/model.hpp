@@ -49,6 +49,8 @@ struct ListenerConfig {
   Duration header_timeout = std::chrono::seconds(10);
   Duration idle_timeout = std::chrono::seconds(60);
   std::uint64_t max_body = 8 * 1024 * 1024;
+  bool http2 = true;                    // also HTTP/2: prior knowledge, or ALPN h2 with TLS (SPEC §9)
+  unsigned max_concurrent_streams = 100;  // per HTTP/2 client connection
   std::string tls_cert;
   std::string tls_key;
   bool operator==(const ListenerConfig&) const = default;

@@ -34,6 +34,9 @@ auto park(F&& f) {
   return net::async_initiate<decltype(net::use_awaitable), void()>(
       [g = std::forward<F>(f)](auto handler) mutable { g(Wake(std::move(handler))); }, net::use_awaitable);
 }
+// Keeps a Wake in `slot`. Never `slot = std::move(w)`: Boost 1.81's move assignment
+// copies from the lvalue and recurses forever (fixed in 1.82); move construction is fine.
+inline void hold(Wake& slot, Wake&& w) { Wake(std::move(w)).swap(slot); }
 // Resumes a parked coroutine from the event loop, never inline.
 inline void wake(const net::any_io_executor& ex, Wake& w) {
   if (w) net::post(ex, std::move(w));

@@ -20,6 +20,8 @@ class Stream final {
 
   tcp::socket& socket() { return sock_; }
   [[nodiscard]] bool is_tls() const { return tls_ != nullptr; }
+  // The protocol ALPN selected ("h2", "http/1.1"), empty without TLS or ALPN.
+  [[nodiscard]] std::string_view alpn() const;
 
   // Client side: SNI and, when `verify`, peer + host-name verification against `ctx`.
   awaitable<error_code> tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify);
@@ -65,6 +67,7 @@ class Stream final {
 // A client context: the system trust store or `ca_file`; verification on unless `verify` is false.
 std::shared_ptr<net::ssl::context> make_client_tls(const std::string& ca_file, bool verify);
 // A server context from a certificate chain and key (PEM). Throws on bad files.
-std::shared_ptr<net::ssl::context> make_server_tls(const std::string& cert, const std::string& key);
+// ALPN: "h2" (when `h2`) and "http/1.1".
+std::shared_ptr<net::ssl::context> make_server_tls(const std::string& cert, const std::string& key, bool h2 = false);
 
 }  // namespace breakwater::io

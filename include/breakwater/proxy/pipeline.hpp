@@ -43,6 +43,17 @@ class ClientSide {
   [[nodiscard]] virtual bool is_tls() const = 0;
 };
 
+// The problem+json body of a local reply (SPEC §4).
+std::string problem_json(int status, Reason r, std::string_view detail, const std::string* route);
+
+// A response read whole for idempotency storage, as far as it went (SPEC §3 step 8).
+struct Capture {
+  std::string body;           // read so far
+  bool all = false;           // the whole body, and stored
+  upstream::UpstreamStream::Step step = upstream::UpstreamStream::Step::end;
+  std::string_view piece;     // step == piece: the piece that did not fit (not in `body`)
+};
+
 // A UUIDv4, written into `id` (whose buffer is reused request after request).
 void make_request_id(std::mt19937_64& rng, std::string& id);
 
@@ -82,6 +93,9 @@ class Pipeline final {
   awaitable<Verdict> admit_rest(Exchange& ex, Admission a);
   // Stages 6-7: the attempt loop under the breaker, retries and the budget.
   awaitable<Forwarded> forward(Exchange& ex);
+  // Stage 8: reads a storable response whole (up to max_response) and stores it before
+  // the client sees it. False when the upstream failed meanwhile: the client was answered.
+  awaitable<bool> capture(Exchange& ex, upstream::UpstreamStream& s, Capture& c);
   // Stage 8: a storable response, read whole, is kept before the client sees it.
   awaitable<void> store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body);
   // Stage 8, otherwise: the key is freed so a retry can run again.

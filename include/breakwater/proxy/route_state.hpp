@@ -51,6 +51,7 @@ struct RouteMetrics {
   std::array<Counter, kIdempotencyOutcomeLabels.size()> idempotency{};
   std::array<Counter, policy::kBreakerStateLabels.size()> transitions{};
   Counter shadow_retries{0};
+  std::array<Counter, 17> grpc_calls{};  // by gRPC status code (SPEC §9)
 
   void count_status(int status) {
     if (status >= 100 && status < 600) by_status[static_cast<std::size_t>(status)].fetch_add(1, std::memory_order_relaxed);
@@ -63,6 +64,10 @@ struct GlobalMetrics {
   Counter reloads_success{0};
   Counter reloads_failure{0};
   Counter store_errors{0};
+  // GOAWAYs sent to HTTP/2 clients, by reason.
+  enum class Goaway : std::uint8_t { drain, protocol_error, enhance_your_calm };
+  std::array<Counter, 3> goaways{};
+  void count_goaway(Goaway g) { goaways[static_cast<std::size_t>(g)].fetch_add(1, std::memory_order_relaxed); }
 };
 
 // Name -> state; state outlives the routes that name it so counters never reset.

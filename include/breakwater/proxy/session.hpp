@@ -27,6 +27,8 @@ using policy::TimePoint;
 
 // The HTTP/1.1 server side of one client connection: reads requests in order,
 // runs each through the pipeline, writes responses in order.
+class H2Connection;
+
 class Session final : public std::enable_shared_from_this<Session>, public server::SessionHook, public ClientSide {
  public:
   Session(Server& server, Worker& worker, tcp::socket sock, std::shared_ptr<ListenerHandle> listener,
@@ -42,6 +44,9 @@ class Session final : public std::enable_shared_from_this<Session>, public serve
 
  private:
   awaitable<void> serve();
+  // HTTP/2 on this connection: ALPN h2, or a plain connection opening with the preface.
+  awaitable<bool> speaks_h2();
+  awaitable<void> serve_h2();
   // Reads one request head (the header clock starts at its first byte); false when the connection should end.
   awaitable<bool> read_head(std::size_t& head_len, policy::Duration header_timeout);
   // ClientSide, for the pipeline.
@@ -82,6 +87,7 @@ class Session final : public std::enable_shared_from_this<Session>, public serve
   bool closing_ = false;
   bool client_timed_out_ = false;
   io::Watchdog watchdog_;  // closes the client connection at its deadline
+  std::shared_ptr<H2Connection> h2_;  // when the connection speaks HTTP/2
 };
 
 }  // namespace breakwater::proxy

@@ -1,7 +1,5 @@
 #include "breakwater/http/h2/pump.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
-
 namespace breakwater::http::h2 {
 
 OptionPtr make_options() {
@@ -16,9 +14,17 @@ OptionPtr make_options() {
 }
 
 awaitable<void> Pump::run(nghttp2_session* session, std::string initial) {
-  using namespace boost::asio::experimental::awaitable_operators;
   ng_ = session;
-  co_await (reader(std::move(initial)) && writer());
+  writing_ = true;
+  net::co_spawn(ex_, writer(), [this](std::exception_ptr) {
+    writing_ = false;
+    if (joined_) wake(ex_, join_);
+  });
+  co_await reader(std::move(initial));
+  if (writing_) co_await park([this](Wake w) {
+    joined_ = true;
+    hold(join_, std::move(w));
+  });
   ended_ = true;
 }
 
@@ -83,7 +89,7 @@ awaitable<void> Pump::writer() {
       bool wants = nghttp2_session_want_read(ng_) || nghttp2_session_want_write(ng_);
       if (finishing_ || !wants || ended_) break;
       parked_ = true;
-      co_await park([this](Wake w) { wake_ = std::move(w); });
+      co_await park([this](Wake w) { hold(wake_, std::move(w)); });
       continue;
     }
     auto [ec, written] = co_await stream_.write(net::buffer(wbuf_));

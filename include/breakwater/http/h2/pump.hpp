@@ -74,6 +74,9 @@ class Pump final {
   bool parked_ = false;
   bool ended_ = false;
   bool finishing_ = false;
+  bool writing_ = false;  // the writer coroutine runs
+  bool joined_ = false;   // run() waits for it in join_
+  Wake join_;
   std::string wbuf_;
 };
 
