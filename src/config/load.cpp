@@ -1,5 +1,7 @@
 #include "breakwater/config/load.hpp"
 
+#include "breakwater/http/grpc.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -486,9 +488,12 @@ void load_retry(const toml::table& t, Errors& e, policy::RetrySettings& s) {
       s.retry_on.any_5xx = true;
     else if (v.size() == 3 && std::all_of(v.begin(), v.end(), ::isdigit) && v[0] >= '1' && v[0] <= '5')
       s.retry_on.statuses.push_back(std::stoi(v));
+    else if (auto code = http::grpc::status_from_name(v))
+      s.retry_on.grpc_statuses |= policy::grpc_bit(*code);
     else
       r.bad(n, "retry_on",
-            "entries must be \"connect-failure\", \"reset\", \"timeout\", \"5xx\" or a status code");
+            "entries must be \"connect-failure\", \"reset\", \"timeout\", \"5xx\", a status code or a gRPC "
+            "status name (\"unavailable\", \"resource-exhausted\", ...)");
   });
   r.number("budget_ratio", s.budget_ratio, 0, 1000);
   r.number("budget_min_rps", s.budget_min_rps, 0, 1e9);
@@ -521,6 +526,14 @@ void load_breaker(const toml::table& t, Errors& e, policy::CircuitBreakerSetting
       r.bad(n, "failure_statuses", "entries must be status codes between 100 and 599");
     else
       s.failure_statuses.push_back(static_cast<int>(n.as_integer()->get()));
+  });
+  if (t.get("failure_grpc_statuses")) s.failure_grpc_statuses = 0;
+  r.list("failure_grpc_statuses", [&](const toml::node& n) {
+    auto code = n.is_string() ? http::grpc::status_from_name(n.as_string()->get()) : std::nullopt;
+    if (!code)
+      r.bad(n, "failure_grpc_statuses", "entries must be gRPC status names (\"unavailable\", \"internal\", ...)");
+    else
+      s.failure_grpc_statuses |= policy::grpc_bit(*code);
   });
   r.mode(s.mode);
 }

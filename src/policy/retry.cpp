@@ -19,6 +19,7 @@ bool retry_on_matches(const RetryOn& r, const AttemptOutcome& o) {
     case AttemptKind::reset: return r.reset;
     case AttemptKind::timeout: return r.timeout;
     case AttemptKind::response:
+      if (o.grpc_status >= 0 && o.status == 200) return in_set(r.grpc_statuses, o.grpc_status);
       if (r.any_5xx && o.status >= 500 && o.status <= 599) return true;
       return std::find(r.statuses.begin(), r.statuses.end(), o.status) != r.statuses.end();
   }
@@ -45,10 +46,16 @@ RetryDecision decide_retry(const RetrySettings& s, const RetryInput& in) {
   if (in.attempts_done >= s.max_attempts) return {RetryVerdict::attempts_exhausted};
   if (!retry_on_matches(s.retry_on, in.outcome)) return {RetryVerdict::outcome_not_retryable};
   if (in.sidecar_rejection) return {RetryVerdict::sidecar_rejection};
-  // Nothing reached the upstream on a connect failure, so any method may go again.
-  if (!in.idempotent && in.outcome.kind != AttemptKind::connect_failure) return {RetryVerdict::not_idempotent};
+  if (in.pushback_refused) return {RetryVerdict::pushback_refused};
+  // Nothing reached the upstream on a connect failure, so any method may go again; a gRPC
+  // status named in retry_on is the route owner's word that the call is safe to repeat (gRFC A6).
+  bool named_grpc = in.outcome.grpc_status >= 0 && in.outcome.status == 200;
+  if (!in.idempotent && in.outcome.kind != AttemptKind::connect_failure && !named_grpc)
+    return {RetryVerdict::not_idempotent};
   if (!in.body_replayable) return {RetryVerdict::body_not_replayable};
-  Duration delay = in.retry_after ? *in.retry_after : backoff(s, in.attempts_done, in.u01);
+  Duration delay = in.pushback      ? *in.pushback
+                   : in.retry_after ? *in.retry_after
+                                    : backoff(s, in.attempts_done, in.u01);
   if (delay >= in.time_left) return {RetryVerdict::no_time, delay};
   return {RetryVerdict::budget_needed, delay};
 }

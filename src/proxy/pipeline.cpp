@@ -21,13 +21,9 @@ namespace {
 // Retries resend bodies up to this size (SPEC §3 step 6).
 constexpr std::size_t kReplayableBody = 64 * 1024;
 
-bool is_failure_status(const RouteRuntime& rt, int status) {
-  if (rt.breaker) return rt.breaker->is_failure_status(status);
-  return policy::is_failure_status(policy::kDefaultFailureStatuses, status);
-}
-
 bool is_failure(const RouteRuntime& rt, const policy::AttemptOutcome& o) {
-  return o.kind != policy::AttemptKind::response || is_failure_status(rt, o.status);
+  if (rt.breaker) return rt.breaker->is_failure(o);
+  return policy::is_failed_attempt(policy::kDefaultFailureStatuses, policy::kDefaultFailureGrpcStatuses, o);
 }
 
 int ceil_seconds(policy::Duration d) {
@@ -38,7 +34,7 @@ int ceil_seconds(policy::Duration d) {
 policy::OutcomeLabel label(const RouteRuntime& rt, const policy::AttemptOutcome& o) {
   switch (o.kind) {
     case policy::AttemptKind::response:
-      return is_failure_status(rt, o.status) ? policy::OutcomeLabel::failure : policy::OutcomeLabel::success;
+      return is_failure(rt, o) ? policy::OutcomeLabel::failure : policy::OutcomeLabel::success;
     case policy::AttemptKind::connect_failure: return policy::OutcomeLabel::connect_failure;
     case policy::AttemptKind::reset: return policy::OutcomeLabel::reset;
     case policy::AttemptKind::timeout: return policy::OutcomeLabel::timeout;

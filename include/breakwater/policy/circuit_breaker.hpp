@@ -41,6 +41,9 @@ class CircuitBreaker final {
   [[nodiscard]] bool is_failure_status(int status) const {
     return policy::is_failure_status(s_.failure_statuses, status);
   }
+  [[nodiscard]] bool is_failure(const AttemptOutcome& o) const {
+    return is_failed_attempt(s_.failure_statuses, s_.failure_grpc_statuses, o);
+  }
   [[nodiscard]] const CircuitBreakerSettings& settings() const { return s_; }
 
  private:

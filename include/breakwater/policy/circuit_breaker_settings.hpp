@@ -21,6 +21,7 @@ struct CircuitBreakerSettings {
   unsigned half_open_calls = 3;
   std::vector<int> failure_statuses =
       std::vector<int>(kDefaultFailureStatuses.begin(), kDefaultFailureStatuses.end());
+  GrpcStatusSet failure_grpc_statuses = kDefaultFailureGrpcStatuses;
   Mode mode = Mode::enforce;
   bool operator==(const CircuitBreakerSettings&) const = default;
 };

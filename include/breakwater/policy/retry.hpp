@@ -23,6 +23,10 @@ struct RetryInput {
   bool body_replayable = true;    // the body was at most 64KiB and is buffered
   bool sidecar_rejection = false; // the response carries x-breakwater
   std::optional<Duration> retry_after;
+  // grpc-retry-pushback-ms in the trailers: replaces the backoff; `pushback_refused`
+  // when it was negative or malformed (the server says: do not retry).
+  std::optional<Duration> pushback;
+  bool pushback_refused = false;
   Duration time_left{0};
   double u01 = 0;
 };
@@ -34,6 +38,7 @@ enum class RetryVerdict {
   not_idempotent,
   body_not_replayable,
   sidecar_rejection,
+  pushback_refused,
   no_time,
   budget_needed,  // everything else allows it: the caller asks the budget
 };

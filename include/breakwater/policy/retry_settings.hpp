@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -14,6 +15,7 @@ struct RetryOn {
   bool timeout = false;
   bool any_5xx = false;
   std::vector<int> statuses;
+  std::uint32_t grpc_statuses = 0;  // gRPC status names (SPEC §9), as bits by code
   bool operator==(const RetryOn&) const = default;
 };
 
@@ -22,7 +24,7 @@ struct RetrySettings {
   std::optional<Duration> per_try_timeout;  // unset: the route timeout
   Duration backoff_base = std::chrono::milliseconds(25);
   Duration backoff_max = std::chrono::milliseconds(250);
-  RetryOn retry_on{true, true, false, false, {502, 503, 504}};
+  RetryOn retry_on{true, true, false, false, {502, 503, 504}, 0};
   double budget_ratio = 0.2;
   double budget_min_rps = 10;
   Mode mode = Mode::enforce;

@@ -20,8 +20,8 @@ class SharedBreaker final {
   [[nodiscard]] policy::BreakerPermit acquire(policy::TimePoint now);
   void record(const policy::BreakerPermit& p, bool failure, policy::Duration took, policy::TimePoint now);
   void cancel(const policy::BreakerPermit& p);
-  [[nodiscard]] bool is_failure_status(int status) const {
-    return policy::is_failure_status(settings_.failure_statuses, status);
+  [[nodiscard]] bool is_failure(const policy::AttemptOutcome& o) const {
+    return policy::is_failed_attempt(settings_.failure_statuses, settings_.failure_grpc_statuses, o);
   }
   [[nodiscard]] policy::Mode mode() const { return settings_.mode; }
   struct View {

@@ -98,6 +98,7 @@ TEST_CASE("the example config loads with the documented defaults") {
   REQUIRE(p.circuit_breaker);
   CHECK(p.circuit_breaker->open_duration_max == 5min);
   CHECK(p.circuit_breaker->failure_statuses == std::vector<int>{500, 502, 503, 504});
+  CHECK(p.circuit_breaker->failure_grpc_statuses == breakwater::policy::kDefaultFailureGrpcStatuses);
 }
 
 TEST_CASE("defaults that depend on other keys") {
@@ -115,6 +116,17 @@ TEST_CASE("syntax errors point at the offending character") {
 }
 
 TEST_CASE("unknown keys are errors at the key") {
+  {
+    auto g = load(std::string(kMinimal) + "[route.retry]\nretry_on = [\"unavailable\", \"resource-exhausted\", \"reset\"]\n"
+                  "[route.circuit_breaker]\nfailure_grpc_statuses = [\"internal\"]\n");
+    REQUIRE(g.errors.empty());
+    CHECK(g.config.routes[0].retry->retry_on.grpc_statuses ==
+          (breakwater::policy::grpc_bit(14) | breakwater::policy::grpc_bit(8)));
+    CHECK(g.config.routes[0].retry->retry_on.reset);
+    CHECK(g.config.routes[0].circuit_breaker->failure_grpc_statuses == breakwater::policy::grpc_bit(13));
+  }
+  CHECK(only_error(std::string(kMinimal) + "[route.circuit_breaker]\nfailure_grpc_statuses = [\"UNAVAILABLE\"]\n") ==
+        "t.toml:13:26: 'failure_grpc_statuses' entries must be gRPC status names (\"unavailable\", \"internal\", ...)");
   CHECK(only_error(std::string(kMinimal) + "timeuot = \"1s\"\n") ==
         "t.toml:12:1: unknown key 'timeuot' in [[route]]");
   CHECK(only_error(std::string("[server]\nworkerz = 1\n") + kMinimal) ==
@@ -132,7 +144,8 @@ TEST_CASE("bad values are errors at the value") {
   CHECK(only_error(std::string(kMinimal) + "[route.circuit_breaker]\nfailure_rate_threshold = 150\n") ==
         "t.toml:13:26: 'failure_rate_threshold' must be between 1e-09 and 100");
   CHECK(only_error(std::string(kMinimal) + "[route.retry]\nretry_on = [\"sometimes\"]\n") ==
-        "t.toml:13:13: 'retry_on' entries must be \"connect-failure\", \"reset\", \"timeout\", \"5xx\" or a status code");
+        "t.toml:13:13: 'retry_on' entries must be \"connect-failure\", \"reset\", \"timeout\", \"5xx\", a status code "
+        "or a gRPC status name (\"unavailable\", \"resource-exhausted\", ...)");
   CHECK(only_error(std::string(kMinimal) + "[route.rate_limit]\nrate = 1\nkey = [\"cookie\"]\n") ==
         "t.toml:14:8: 'key' entries must be \"client_ip\", \"route\" or \"header:NAME\"");
   CHECK(only_error(std::string(kMinimal) + "[route.bulkhead]\nmode = \"audit\"\n") ==
