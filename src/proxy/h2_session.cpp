@@ -320,8 +320,13 @@ awaitable<bool> H2Stream::send_data(std::string_view piece, bool end) {
 
 awaitable<bool> H2Stream::respond(Exchange& ex, Reason r, std::string_view detail, int retry_after) {
   if (ex.idem.unsettled()) co_await pipeline_.release(ex);
-  int status = reason_status(r);
   ex.reason = r;
+  if (ex.grpc) {  // Trailers-Only: one HEADERS frame that ends the stream
+    auto fields = grpc_reply_fields(ex, r, detail, retry_after);
+    pipeline_.account(ex, 200);
+    co_return submit_head(200, fields, false);
+  }
+  int status = reason_status(r);
   pipeline_.account(ex, status);
   std::string body = problem_json(status, r, detail, ex.route ? &ex.route->cfg->name : nullptr);
   std::vector<std::pair<std::string, std::string>> fields;

@@ -7,6 +7,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "breakwater/http/grpc.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/log.hpp"
 #include "breakwater/policy/idempotency.hpp"
@@ -88,6 +89,31 @@ std::string problem_json(int status, Reason r, std::string_view detail, const st
     body.append("null");
   body.append("}");
   return body;
+}
+
+std::vector<std::pair<std::string, std::string>> grpc_reply_fields(Exchange& ex, Reason r, std::string_view detail,
+                                                                   int retry_after) {
+  ex.grpc_status = reason_grpc_status(r);
+  std::vector<std::pair<std::string, std::string>> f;
+  f.emplace_back("content-type", "application/grpc");
+  f.emplace_back("grpc-status", std::to_string(ex.grpc_status));
+  f.emplace_back("grpc-message", http::grpc::percent_encode(detail));
+  f.emplace_back("x-breakwater", std::string(reason_name(r)));
+  if (retry_after > 0) f.emplace_back("grpc-retry-pushback-ms", std::to_string(retry_after * 1000LL));
+  for (auto [n, v] : ex.extra_headers) f.emplace_back(http::to_lower(n), std::string(v));
+  return f;
+}
+
+int grpc_status_from_http(int status) {
+  switch (status) {
+    case 200: return http::grpc::unknown;  // ended without a grpc-status
+    case 400: return http::grpc::internal;
+    case 401: return http::grpc::unauthenticated;
+    case 403: return http::grpc::permission_denied;
+    case 404: return http::grpc::unimplemented;
+    case 429: case 502: case 503: case 504: return http::grpc::unavailable;
+    default: return http::grpc::unknown;
+  }
 }
 
 awaitable<bool> Pipeline::capture(Exchange& ex, upstream::UpstreamStream& s, Capture& c) {
@@ -333,7 +359,7 @@ awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
   auto& rt = *ex.route;
   auto& rc = *rt.cfg;
   Forwarded out;
-  out.deadline = ex.start + rc.timeout;
+  out.deadline = ex.deadline;
   const policy::RetrySettings* retry = rc.retry ? &*rc.retry : nullptr;
   if (rt.budget) rt.budget->on_request(policy::Clock::now());
   bool idempotent = policy::is_idempotent_method(ex.head.method);
@@ -497,6 +523,7 @@ awaitable<bool> Pipeline::handle(Exchange& ex) {
     make_request_id(worker_.rng, ex.request_id);
     ex.request_id_generated = true;
   }
+  if (http::grpc::is_grpc_content_type(h.header("content-type"))) ex.grpc = true;
   if (h.method == "CONNECT") {
     ex.body_consumed = h.body == http::BodyKind::none;
     co_return co_await client_.respond(ex, Reason::method_not_allowed, "CONNECT is not supported");
@@ -516,6 +543,14 @@ awaitable<bool> Pipeline::handle(Exchange& ex) {
   int idx = ex.snap->table.match(ex.listener->name, {match_host, ex.target.path, h.method, &h.headers});
   if (idx < 0) co_return co_await client_.respond(ex, Reason::route_not_found, "no route matches this request");
   ex.route = &ex.snap->routes[static_cast<std::size_t>(idx)];
+  ex.deadline = ex.start + ex.route->cfg->timeout;
+  if (ex.grpc) {
+    if (auto* t = h.find("grpc-timeout")) {  // lowers the route's timeout for this call (SPEC §9)
+      auto d = http::grpc::parse_timeout(t->value);
+      if (!d) co_return co_await client_.respond(ex, Reason::bad_request, "malformed grpc-timeout");
+      ex.deadline = std::min(ex.deadline, ex.start + std::chrono::duration_cast<policy::Duration>(*d));
+    }
+  }
   auto admission = admit_now(ex);  // no coroutine frame unless a stage must wait
   Verdict v;
   if (admission.waits())
@@ -561,6 +596,10 @@ void Pipeline::finish(Exchange& ex) {
   if (ex.status == 0) return;  // nothing was answered: the client went away
   auto& metrics = ex.route ? *ex.route->metrics : *ex.snap->unmatched;
   auto took = policy::Clock::now() - ex.start;
+  if (ex.grpc) {  // every gRPC call answered, forwarded or generated (SPEC §7)
+    if (ex.grpc_status < 0) ex.grpc_status = grpc_status_from_http(ex.status);
+    metrics.grpc_calls[static_cast<std::size_t>(ex.grpc_status)].fetch_add(1, std::memory_order_relaxed);
+  }
   metrics.duration.observe(std::chrono::duration<double>(took).count());
 
   auto& log = *ex.snap->access_log;

@@ -37,6 +37,8 @@ void Exchange::reset() {
   attempts = 0;
   bytes_in = bytes_out = 0;
   grpc_status = -1;
+  grpc = false;
+  deadline = {};
   extra_headers.clear();
   place.reset();
   idem = Idempotency{};
@@ -302,16 +304,24 @@ awaitable<bool> Session::read_body(Exchange& ex) {
 awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail, int retry_after) {
   // Nothing generated is stored: free the key first, so an immediate retry can run.
   if (ex.idem.unsettled()) co_await pipeline_.release(ex);
-  int status = reason_status(r);
-  ex.reason = r;
-  pipeline_.account(ex, status);
   bool close = r == Reason::bad_request || r == Reason::request_too_large || r == Reason::header_too_large ||
                !ex.body_consumed || closing_ || !ex.head.keep_alive || ex.head.method.empty();
-  auto title = http::reason_phrase(status);
-  std::string body = problem_json(status, r, detail, ex.route ? &ex.route->cfg->name : nullptr);
+  ex.reason = r;
   out_.clear();
   int minor = ex.head.version_minor == 0 && !ex.head.method.empty() ? 0 : 1;
   http::h1::HeadWriter w(out_);
+  if (ex.grpc) {  // gRPC's answer, as headers only (Trailers-Only has no HTTP/1.1 form of its own)
+    pipeline_.account(ex, 200);
+    w.status_line(minor, 200, "OK");
+    for (auto& [n, v] : grpc_reply_fields(ex, r, detail, retry_after)) w.field(n, v);
+    w.field("Content-Length", std::uint64_t{0}).connection(!close, minor).end();
+    bool ok = co_await write(out_);
+    co_return ok && !close;
+  }
+  int status = reason_status(r);
+  pipeline_.account(ex, status);
+  auto title = http::reason_phrase(status);
+  std::string body = problem_json(status, r, detail, ex.route ? &ex.route->cfg->name : nullptr);
   w.status_line(minor, status, title)
       .field("Content-Type", "application/problem+json")
       .field("x-breakwater", reason_name(r))

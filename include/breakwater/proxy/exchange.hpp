@@ -39,6 +39,8 @@ struct Exchange {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
   int grpc_status = -1;  // a gRPC call's status (SPEC §9), -1 when not a gRPC call or unknown yet
+  bool grpc = false;     // the request is a gRPC call (its content-type)
+  TimePoint deadline{};  // the route timeout, lowered by grpc-timeout
   http::Fields extra_headers;  // added to the response sent to the client
   // Scratch of this request, reused by the next one on the same connection.
   std::string descriptor;  // rate-limit descriptor

@@ -46,6 +46,13 @@ class ClientSide {
 // The problem+json body of a local reply (SPEC §4).
 std::string problem_json(int status, Reason r, std::string_view detail, const std::string* route);
 
+// The fields of a local reply to a gRPC call: HTTP 200, Trailers-Only (SPEC §9).
+// Sets ex.grpc_status. Names are lower case; RateLimit and shadow fields included.
+std::vector<std::pair<std::string, std::string>> grpc_reply_fields(Exchange& ex, Reason r, std::string_view detail,
+                                                                   int retry_after);
+// The gRPC status a client reads from an HTTP status other than 200 (gRPC's HTTP mapping).
+int grpc_status_from_http(int status);
+
 // A response read whole for idempotency storage, as far as it went (SPEC §3 step 8).
 struct Capture {
   std::string body;           // read so far

@@ -49,6 +49,29 @@ constexpr int reason_status(Reason r) {
   return statuses[static_cast<std::size_t>(r)];
 }
 
+// The gRPC status a local reply to a gRPC call carries (SPEC §9).
+constexpr int reason_grpc_status(Reason r) {
+  switch (r) {
+    case Reason::route_not_found: return 12;         // unimplemented
+    case Reason::route_disabled: return 14;          // unavailable
+    case Reason::rate_limited: return 8;             // resource-exhausted
+    case Reason::idempotency_in_flight: return 10;   // aborted
+    case Reason::idempotency_key_reused: return 9;   // failed-precondition
+    case Reason::idempotency_key_missing: return 3;  // invalid-argument
+    case Reason::bulkhead_full: return 14;
+    case Reason::circuit_open: return 14;
+    case Reason::upstream_unavailable: return 14;
+    case Reason::upstream_timeout: return 4;         // deadline-exceeded
+    case Reason::request_too_large: return 8;
+    case Reason::bad_request: return 13;             // internal
+    case Reason::method_not_allowed: return 12;
+    case Reason::store_unavailable: return 14;
+    case Reason::header_too_large: return 8;
+    case Reason::count_: break;
+  }
+  return 2;  // unknown
+}
+
 // Rejections counted in breakwater_rejected_total (policy decisions, not failures).
 constexpr bool is_rejection(Reason r) {
   switch (r) {
