@@ -6,6 +6,7 @@
 #include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
 #include "breakwater/policy/rate_limit.hpp"
+#include "breakwater/proxy/answer_series.hpp"
 #include "breakwater/log.hpp"
 
 namespace breakwater::proxy {
@@ -375,8 +376,10 @@ void Session::account(Exchange& ex, int status) {
 void Session::finish(Exchange& ex) {
   if (ex.status == 0) return;  // nothing was answered: the client went away
   auto& metrics = ex.route ? *ex.route->metrics : *ex.snap->unmatched;
-  auto took = policy::Clock::now() - ex.start;
-  metrics.duration.observe(std::chrono::duration<double>(took).count());
+  auto end = policy::Clock::now();
+  auto took = end - ex.start;
+  auto bucket = metrics.duration.observe(std::chrono::duration<double>(took).count());
+  if (ex.route) record_answer(metrics, worker_.index, ex.status, ex.reason, end, bucket);
 
   auto& log = *ex.snap->access_log;
   if (!log.enabled()) return;
