@@ -216,34 +216,45 @@ void append_series(std::string& out, const std::vector<stats::SecondStats>& w, s
   out.append("}");
 }
 
-}  // namespace
-
-std::string render_routes(const Snapshot& snap) {
-  auto now = policy::Clock::now();
-  std::string out = "{\"routes\":[";
+// The routes of `snap` as a JSON array of objects: the common head, then `fields`
+// (the endpoint's own), then the bulkhead and the budget, then `more`.
+template <class Fields, class More>
+void append_routes(std::string& out, const Snapshot& snap, policy::TimePoint now, Fields fields, More more) {
+  out.append("[");
   bool first = true;
   for (auto& rt : snap.routes) {
     if (!first) out.push_back(',');
     first = false;
     append_route_head(out, rt);
-    out.append(",\"circuit_breaker\":");
-    if (rt.breaker) {
-      auto v = rt.breaker->view();
-      auto state = policy::label_of(policy::kBreakerStateLabels, v.state);
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "{\"state\":\"%.*s\",\"failure_rate\":%g,\"slow_call_rate\":%g,\"calls\":%u}",
-                    static_cast<int>(state.size()), state.data(), v.failure_rate, v.slow_call_rate, v.calls);
-      out.append(buf);
-    } else {
-      out.append("null");
-    }
+    fields(rt);
     out.append(",\"bulkhead\":");
     append_bulkhead(out, rt);
     out.append(",\"retry_budget\":");
     append_budget(out, rt, now);
+    more(rt);
     out.append("}");
   }
-  out.append("]}");
+  out.append("]");
+}
+
+}  // namespace
+
+std::string render_routes(const Snapshot& snap) {
+  std::string out = "{\"routes\":";
+  append_routes(out, snap, policy::Clock::now(), [&](const RouteRuntime& rt) {
+    out.append(",\"circuit_breaker\":");
+    if (!rt.breaker) {
+      out.append("null");
+      return;
+    }
+    auto v = rt.breaker->view();
+    auto state = policy::label_of(policy::kBreakerStateLabels, v.state);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "{\"state\":\"%.*s\",\"failure_rate\":%g,\"slow_call_rate\":%g,\"calls\":%u}",
+                  static_cast<int>(state.size()), state.data(), v.failure_rate, v.slow_call_rate, v.calls);
+    out.append(buf);
+  }, [](const RouteRuntime&) {});
+  out.append("}");
   return out;
 }
 
@@ -255,24 +266,17 @@ std::string render_stats(const Snapshot& snap, policy::TimePoint now) {
   out.append("{\"now\":").append(std::to_string(now_s));
   out.append(",\"store\":{\"backend\":\"").append(backend_name(snap.config.store.backend));
   out.append("\",\"healthy\":").append(snap.store && snap.store->ready() ? "true" : "false").append("}");
-  out.append(",\"routes\":[");
-  bool first_route = true;
-  for (auto& rt : snap.routes) {
-    if (!first_route) out.push_back(',');
-    first_route = false;
-    append_route_head(out, rt);
+  out.append(",\"routes\":");
+  append_routes(out, snap, now, [&](const RouteRuntime& rt) {
     out.append(",\"circuit_state\":");
-    if (rt.breaker) {
-      auto v = rt.breaker->view();
-      out.append("\"").append(policy::label_of(policy::kBreakerStateLabels, v.state)).append("\"");
-      out.append(",\"circuit_since\":").append(std::to_string(unix_second(v.since)));
-    } else {
+    if (!rt.breaker) {
       out.append("null,\"circuit_since\":null");
+      return;
     }
-    out.append(",\"bulkhead\":");
-    append_bulkhead(out, rt);
-    out.append(",\"retry_budget\":");
-    append_budget(out, rt, now);
+    auto v = rt.breaker->view();
+    out.append("\"").append(policy::label_of(policy::kBreakerStateLabels, v.state)).append("\"");
+    out.append(",\"circuit_since\":").append(std::to_string(unix_second(v.since)));
+  }, [&](const RouteRuntime& rt) {
     // Enforced rejections since start, by reason (breakwater_rejected_total).
     out.append(",\"rejected_total\":{");
     bool first_reason = true;
@@ -285,9 +289,8 @@ std::string render_stats(const Snapshot& snap, policy::TimePoint now) {
     }
     out.append("},\"series\":");
     append_series(out, rt.metrics->series.window(now_s), first);
-    out.append("}");
-  }
-  out.append("]}");
+  });
+  out.append("}");
   return out;
 }
 

@@ -39,17 +39,8 @@ max_concurrent = 7
 max_attempts = 2
 """
 
-DEAD_ROUTE = """
-[[route]]
-name = "dead"
-listener = "in"
-upstream = "dead"
-match = { path_prefix = "/dead" }
-timeout = "3s"
-"""
-
 ROUTES = (route("mixed", "/mixed") + route("limited", "/limited", LIMIT) + route("breaker", "/breaker", BREAKER) +
-          route("quiet", "/quiet", QUIET) + DEAD_ROUTE)
+          route("quiet", "/quiet", QUIET) + route("dead", "/dead", upstream="dead"))
 
 
 def totals(r):

@@ -82,7 +82,7 @@ class RouteSeries final {
   explicit RouteSeries(unsigned workers);
   // From worker `worker`'s thread only.
   void record(unsigned worker, std::int64_t second, OutcomeClass c, std::size_t bucket) {
-    rings_[worker % workers_].record(second, c, bucket);
+    rings_[worker < workers_ ? worker : worker % workers_].record(second, c, bucket);  // no division per answer
   }
   // The kWindowSeconds seconds that end with `now`, oldest first, summed over workers.
   [[nodiscard]] std::vector<SecondStats> window(std::int64_t now) const;
