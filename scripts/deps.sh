@@ -3,7 +3,8 @@
 # Sourced by run.sh and test.sh; runs apt-get only if something is absent.
 bw_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libtomlplusplus-dev libhiredis-dev
              libssl-dev openssl doctest-dev libbenchmark-dev redis-server python3 curl
-             libnghttp2-dev python3-h2 python3-grpcio nghttp2-client)
+             libnghttp2-dev python3-h2 python3-grpcio nghttp2-client
+             chromium fonts-dejavu-core)  # the status page's browser test (headless) and its screenshot's font
 
 bw_ensure_packages() {
   local missing=()

@@ -1,5 +1,7 @@
 #include "breakwater/admin/admin.hpp"
 
+#include "breakwater/admin/status_page.hpp"
+
 #include "breakwater/http/buffer.hpp"
 #include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/text.hpp"
@@ -8,6 +10,14 @@
 #include "breakwater/log.hpp"
 
 namespace breakwater::admin {
+namespace {
+
+// The status page's own inline script and style, and fetches of /stats from the same origin; nothing else.
+constexpr std::string_view kPagePolicy =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+}  // namespace
 
 // One admin connection and the watchdog that closes it when a deadline passes.
 struct Admin::Conn : std::enable_shared_from_this<Admin::Conn> {
@@ -80,6 +90,14 @@ std::string Admin::answer(std::string_view method, std::string_view path, int& s
     type = "application/json";
     return server_.routes();
   }
+  if (path == "/stats") {
+    type = "application/json";
+    return server_.stats();
+  }
+  if (path == "/") {
+    type = "text/html; charset=utf-8";
+    return std::string(status_page());
+  }
   status = 404;
   return "not found\n";
 }
@@ -117,12 +135,12 @@ awaitable<void> Admin::serve(Admin* self, std::shared_ptr<Conn> conn, std::share
       keep = head.keep_alive;
     }
     std::string out;
-    http::h1::HeadWriter(out)
-        .status_line(1, status)
-        .field("Content-Type", type)
-        .field("Content-Length", body.size())
-        .connection(keep, 1)
-        .end();
+    http::h1::HeadWriter w(out);
+    w.status_line(1, status).field("Content-Type", type).field("Content-Length", body.size());
+    w.field("Cache-Control", "no-store");  // live state: never an old copy
+    // The page loads nothing from anywhere, and the browser holds it to that.
+    if (type.starts_with("text/html")) w.field("Content-Security-Policy", kPagePolicy);
+    w.connection(keep, 1).end();
     if (head.method == "HEAD") body.clear();
     std::array<net::const_buffer, 2> bufs{net::buffer(out), net::buffer(body)};
     auto [ec, n] = co_await net::async_write(sock, bufs, use_nothrow);

@@ -9,6 +9,7 @@
 
 #include "breakwater/http/grpc.hpp"
 #include "breakwater/http/text.hpp"
+#include "breakwater/proxy/answer_series.hpp"
 #include "breakwater/log.hpp"
 #include "breakwater/policy/idempotency.hpp"
 #include "breakwater/policy/rate_limit.hpp"
@@ -595,12 +596,14 @@ void Pipeline::account(Exchange& ex, int status) {
 void Pipeline::finish(Exchange& ex) {
   if (ex.status == 0) return;  // nothing was answered: the client went away
   auto& metrics = ex.route ? *ex.route->metrics : *ex.snap->unmatched;
-  auto took = policy::Clock::now() - ex.start;
+  auto end = policy::Clock::now();
+  auto took = end - ex.start;
   if (ex.grpc) {  // every gRPC call answered, forwarded or generated (SPEC §7)
     if (ex.grpc_status < 0) ex.grpc_status = grpc_status_from_http(ex.status);
     metrics.grpc_calls[static_cast<std::size_t>(ex.grpc_status)].fetch_add(1, std::memory_order_relaxed);
   }
-  metrics.duration.observe(std::chrono::duration<double>(took).count());
+  auto bucket = metrics.duration.observe(std::chrono::duration<double>(took).count());
+  if (ex.route) record_answer(metrics, worker_.index, ex.status, ex.reason, end, bucket);
 
   auto& log = *ex.snap->access_log;
   if (!log.enabled()) return;

@@ -3,17 +3,19 @@
 namespace breakwater::proxy {
 
 SharedBreaker::SharedBreaker(policy::CircuitBreakerSettings s, std::shared_ptr<RouteMetrics> metrics)
-    : settings_(s), metrics_(std::move(metrics)), cb_(std::move(s)) {}
+    : settings_(s), metrics_(std::move(metrics)), cb_(std::move(s)), since_(policy::Clock::now()) {}
 
-void SharedBreaker::publish() {
-  for (auto to : cb_.take_transitions())
+void SharedBreaker::publish(policy::TimePoint now) {
+  for (auto to : cb_.take_transitions()) {
     metrics_->transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
+    since_ = now;
+  }
 }
 
 policy::BreakerPermit SharedBreaker::acquire(policy::TimePoint now) {
   std::lock_guard l(mu_);
   auto p = cb_.try_acquire(now);
-  publish();
+  publish(now);
   return p;
 }
 
@@ -21,7 +23,7 @@ void SharedBreaker::record(const policy::BreakerPermit& p, bool failure, policy:
                            policy::TimePoint now) {
   std::lock_guard l(mu_);
   cb_.on_result(p, failure, took, now);
-  publish();
+  publish(now);
 }
 
 void SharedBreaker::cancel(const policy::BreakerPermit& p) {
@@ -31,7 +33,7 @@ void SharedBreaker::cancel(const policy::BreakerPermit& p) {
 
 SharedBreaker::View SharedBreaker::view() {
   std::lock_guard l(mu_);
-  return {cb_.state(), cb_.failure_rate(), cb_.slow_call_rate(), cb_.calls()};
+  return {cb_.state(), cb_.failure_rate(), cb_.slow_call_rate(), cb_.calls(), since_};
 }
 
 BulkheadPermit& BulkheadPermit::operator=(BulkheadPermit&& o) noexcept {

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "breakwater/log.hpp"
+#include "breakwater/proxy/answer_series.hpp"
 
 namespace breakwater::proxy {
 namespace {
@@ -145,51 +146,162 @@ std::string render_metrics(const RouteRegistry& registry, const Snapshot& snap) 
   return out;
 }
 
-std::string render_routes(const Snapshot& snap) {
-  std::string out = "{\"routes\":[";
+namespace {
+
+// The /routes "bulkhead" object (also in /stats): null for a route without one.
+void append_bulkhead(std::string& out, const RouteRuntime& rt) {
+  if (!rt.bulkhead) {
+    out.append("null");
+    return;
+  }
+  auto v = rt.bulkhead->view();
+  out.append("{\"in_use\":").append(std::to_string(v.in_use)).append(",\"queued\":")
+      .append(std::to_string(v.queued)).append(",\"max_concurrent\":")
+      .append(std::to_string(rt.bulkhead->settings().max_concurrent)).append("}");
+}
+
+// The /routes "retry_budget" object (also in /stats): null for a route without retries.
+void append_budget(std::string& out, const RouteRuntime& rt, policy::TimePoint now) {
+  if (!rt.budget) {
+    out.append("null");
+    return;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "{\"available\":%g}", rt.budget->available(now));
+  out.append(buf);
+}
+
+// The fields every route object starts with, in /routes and in /stats.
+void append_route_head(std::string& out, const RouteRuntime& rt) {
+  auto& c = *rt.cfg;
+  out.append("{\"name\":");
+  append_json_string(out, c.name);
+  out.append(",\"listener\":");
+  append_json_string(out, c.listener);
+  out.append(",\"upstream\":");
+  append_json_string(out, c.upstream);
+  out.append(",\"enabled\":").append(c.enabled ? "true" : "false");
+}
+
+std::string_view backend_name(config::StoreConfig::Backend b) {
+  switch (b) {
+    case config::StoreConfig::Backend::memory: return "memory";
+    case config::StoreConfig::Backend::redis: return "redis";
+  }
+  return "unknown";
+}
+
+// One series array: `value` of each second, comma-separated.
+template <class Value>
+void append_array(std::string& out, std::string_view name, const std::vector<stats::SecondStats>& w, Value value) {
+  out.append("\"").append(name).append("\":[");
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (i) out.push_back(',');
+    value(out, i, w[i]);
+  }
+  out.append("]");
+}
+
+void append_series(std::string& out, const std::vector<stats::SecondStats>& w, std::int64_t first) {
+  out.append("{");
+  append_array(out, "t", w, [&](std::string& o, std::size_t i, const stats::SecondStats&) {
+    o.append(std::to_string(first + static_cast<std::int64_t>(i)));
+  });
+  for (std::size_t c = 0; c < stats::kOutcomeClasses; ++c) {
+    out.push_back(',');
+    append_array(out, stats::kOutcomeClassLabels[c], w, [&](std::string& o, std::size_t, const stats::SecondStats& s) {
+      o.append(std::to_string(s.outcomes[c]));
+    });
+  }
+  out.push_back(',');
+  append_array(out, "p99_ms", w, [](std::string& o, std::size_t, const stats::SecondStats& s) {
+    auto q = s.answers() ? stats::quantile(s.latency, 0.99) : std::nullopt;
+    if (!q) {
+      o.append("null");
+      return;
+    }
+    char num[32];
+    std::snprintf(num, sizeof num, "%.6g", *q * 1000.0);
+    o.append(num);
+  });
+  out.append("}");
+}
+
+// The routes of `snap` as a JSON array of objects: the common head, then `fields`
+// (the endpoint's own), then the bulkhead and the budget, then `more`.
+template <class Fields, class More>
+void append_routes(std::string& out, const Snapshot& snap, policy::TimePoint now, Fields fields, More more) {
+  out.append("[");
   bool first = true;
   for (auto& rt : snap.routes) {
     if (!first) out.push_back(',');
     first = false;
-    auto& c = *rt.cfg;
-    out.append("{\"name\":");
-    append_json_string(out, c.name);
-    out.append(",\"listener\":");
-    append_json_string(out, c.listener);
-    out.append(",\"upstream\":");
-    append_json_string(out, c.upstream);
-    out.append(",\"enabled\":").append(c.enabled ? "true" : "false");
-    out.append(",\"circuit_breaker\":");
-    if (rt.breaker) {
-      auto v = rt.breaker->view();
-      auto state = policy::label_of(policy::kBreakerStateLabels, v.state);
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "{\"state\":\"%.*s\",\"failure_rate\":%g,\"slow_call_rate\":%g,\"calls\":%u}",
-                    static_cast<int>(state.size()), state.data(), v.failure_rate, v.slow_call_rate, v.calls);
-      out.append(buf);
-    } else {
-      out.append("null");
-    }
+    append_route_head(out, rt);
+    fields(rt);
     out.append(",\"bulkhead\":");
-    if (rt.bulkhead) {
-      auto v = rt.bulkhead->view();
-      out.append("{\"in_use\":").append(std::to_string(v.in_use)).append(",\"queued\":")
-          .append(std::to_string(v.queued)).append(",\"max_concurrent\":")
-          .append(std::to_string(rt.bulkhead->settings().max_concurrent)).append("}");
-    } else {
-      out.append("null");
-    }
+    append_bulkhead(out, rt);
     out.append(",\"retry_budget\":");
-    if (rt.budget) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "{\"available\":%g}", rt.budget->available(policy::Clock::now()));
-      out.append(buf);
-    } else {
-      out.append("null");
-    }
+    append_budget(out, rt, now);
+    more(rt);
     out.append("}");
   }
-  out.append("]}");
+  out.append("]");
+}
+
+}  // namespace
+
+std::string render_routes(const Snapshot& snap) {
+  std::string out = "{\"routes\":";
+  append_routes(out, snap, policy::Clock::now(), [&](const RouteRuntime& rt) {
+    out.append(",\"circuit_breaker\":");
+    if (!rt.breaker) {
+      out.append("null");
+      return;
+    }
+    auto v = rt.breaker->view();
+    auto state = policy::label_of(policy::kBreakerStateLabels, v.state);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "{\"state\":\"%.*s\",\"failure_rate\":%g,\"slow_call_rate\":%g,\"calls\":%u}",
+                  static_cast<int>(state.size()), state.data(), v.failure_rate, v.slow_call_rate, v.calls);
+    out.append(buf);
+  }, [](const RouteRuntime&) {});
+  out.append("}");
+  return out;
+}
+
+std::string render_stats(const Snapshot& snap, policy::TimePoint now) {
+  auto now_s = unix_second(now);
+  auto first = now_s - static_cast<std::int64_t>(stats::kWindowSeconds) + 1;
+  std::string out;
+  out.reserve(1024 + snap.routes.size() * 8 * 1024);
+  out.append("{\"now\":").append(std::to_string(now_s));
+  out.append(",\"store\":{\"backend\":\"").append(backend_name(snap.config.store.backend));
+  out.append("\",\"healthy\":").append(snap.store && snap.store->ready() ? "true" : "false").append("}");
+  out.append(",\"routes\":");
+  append_routes(out, snap, now, [&](const RouteRuntime& rt) {
+    out.append(",\"circuit_state\":");
+    if (!rt.breaker) {
+      out.append("null,\"circuit_since\":null");
+      return;
+    }
+    auto v = rt.breaker->view();
+    out.append("\"").append(policy::label_of(policy::kBreakerStateLabels, v.state)).append("\"");
+    out.append(",\"circuit_since\":").append(std::to_string(unix_second(v.since)));
+  }, [&](const RouteRuntime& rt) {
+    // Enforced rejections since start, by reason (breakwater_rejected_total).
+    out.append(",\"rejected_total\":{");
+    bool first_reason = true;
+    for (std::size_t r = 0; r < kReasonCount; ++r) {
+      auto n = get(rt.metrics->rejected[r]);
+      if (!n) continue;
+      if (!first_reason) out.push_back(',');
+      first_reason = false;
+      out.append("\"").append(kReasonNames[r]).append("\":").append(std::to_string(n));
+    }
+    out.append("},\"series\":");
+    append_series(out, rt.metrics->series.window(now_s), first);
+  });
+  out.append("}");
   return out;
 }
 

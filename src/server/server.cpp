@@ -74,12 +74,18 @@ ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfi
   }
 }
 
-Server::Server(std::string config_path, config::Config initial) : config_path_(std::move(config_path)) {
+namespace {
+unsigned worker_count(const config::Config& c) {
+  return c.server.workers ? c.server.workers : std::max(1u, std::thread::hardware_concurrency());
+}
+}  // namespace
+
+Server::Server(std::string config_path, config::Config initial)
+    : config_path_(std::move(config_path)), registry_(worker_count(initial)) {
   signals_.add(SIGTERM);
   signals_.add(SIGINT);
   hup_.add(SIGHUP);
-  unsigned n = initial.server.workers ? initial.server.workers : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(i));
+  for (unsigned i = 0; i < worker_count(initial); ++i) workers_.push_back(std::make_unique<Worker>(i));
   auto admin = initial.server.admin;
   Next next{std::move(initial)};
   std::string err;
@@ -414,5 +420,7 @@ int Server::run() {
 std::string Server::metrics() const { return render_metrics(registry_, *snapshot()); }
 
 std::string Server::routes() const { return render_routes(*snapshot()); }
+
+std::string Server::stats() const { return render_stats(*snapshot(), policy::Clock::now()); }
 
 }  // namespace breakwater::server

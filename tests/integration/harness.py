@@ -280,13 +280,13 @@ connect_timeout = "500ms"
 """
 
 
-def route(name, prefix, tables="", timeout="3s"):
-    """A [[route]] on listener "in" to upstream "app" for `prefix`, with policy `tables`."""
+def route(name, prefix, tables="", timeout="3s", upstream="app"):
+    """A [[route]] on listener "in" to `upstream` for `prefix`, with policy `tables`."""
     return f"""
 [[route]]
 name = "{name}"
 listener = "in"
-upstream = "app"
+upstream = "{upstream}"
 match = {{ path_prefix = "{prefix}" }}
 timeout = "{timeout}"
 {tables}

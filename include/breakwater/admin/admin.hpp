@@ -1,5 +1,6 @@
 #pragma once
-// The admin listener: /metrics, /ready, /live, /routes. It stays up while draining.
+// The admin listener: /metrics, /ready, /live, /routes, /stats and the status
+// page at /. It stays up while draining.
 // Like a listener with the default timeouts (header 10s, idle 60s), and it holds
 // at most 256 connections (SPEC §5), so no peer can exhaust the process's descriptors.
 #include <chrono>

@@ -13,6 +13,8 @@ class ServerView {
   [[nodiscard]] virtual std::string metrics() const = 0;
   // The /routes JSON (SPEC §7).
   [[nodiscard]] virtual std::string routes() const = 0;
+  // The /stats JSON (SPEC §7): the store's health, and per route its breaker and last 300 seconds.
+  [[nodiscard]] virtual std::string stats() const = 0;
 };
 
 }  // namespace breakwater::admin

@@ -28,15 +28,17 @@ class SharedBreaker final {
     policy::BreakerState state;
     double failure_rate, slow_call_rate;
     unsigned calls;
+    policy::TimePoint since;  // when `state` began (the breaker's creation, before any transition)
   };
   [[nodiscard]] View view();
 
  private:
-  void publish();  // transitions -> metrics, under mu_
+  void publish(policy::TimePoint now);  // transitions -> metrics and since_, under mu_
   const policy::CircuitBreakerSettings settings_;
   std::shared_ptr<RouteMetrics> metrics_;
   std::mutex mu_;
   policy::CircuitBreaker cb_;
+  policy::TimePoint since_;
 };
 
 // One call's permit from a breaker, RAII: recorded once, or cancelled on any

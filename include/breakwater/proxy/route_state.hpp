@@ -15,21 +15,22 @@
 #include "breakwater/policy/labels.hpp"
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/proxy/reason.hpp"
+#include "breakwater/stats/series.hpp"
 
 namespace breakwater::proxy {
 
 using Counter = std::atomic<std::uint64_t>;
 
 struct Histogram {
-  static constexpr std::array<double, 14> kBounds{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                  0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+  static constexpr auto kBounds = stats::kLatencyBounds;  // the /stats series buckets latency alike
   std::array<Counter, kBounds.size() + 1> buckets{};  // last: +Inf
   std::atomic<double> sum{0};
-  void observe(double seconds) {
-    std::size_t i = 0;
-    while (i < kBounds.size() && seconds > kBounds[i]) ++i;
+  // Returns the bucket it counted `seconds` in.
+  std::size_t observe(double seconds) {
+    auto i = stats::latency_bucket(seconds);
     buckets[i].fetch_add(1, std::memory_order_relaxed);
     sum.fetch_add(seconds, std::memory_order_relaxed);
+    return i;
   }
 };
 
@@ -39,8 +40,9 @@ enum class IdempotencyOutcome : std::uint8_t { BREAKWATER_IDEMPOTENCY_OUTCOMES(B
 inline constexpr std::array kIdempotencyOutcomeLabels{BREAKWATER_IDEMPOTENCY_OUTCOMES(BW_LABEL_NAME)};
 
 struct RouteMetrics {
-  explicit RouteMetrics(std::string n) : name(std::move(n)) {}
+  RouteMetrics(std::string n, unsigned workers) : name(std::move(n)), series(workers) {}
   std::string name;
+  stats::RouteSeries series;  // the last 300 seconds, for /stats
   std::array<Counter, 600> by_status{};
   std::array<Counter, kReasonCount> rejected{};
   std::array<Counter, kReasonCount> shadow{};
@@ -73,10 +75,12 @@ struct GlobalMetrics {
 // Name -> state; state outlives the routes that name it so counters never reset.
 class RouteRegistry final {
  public:
+  // `workers`: event-loop threads, each with its own ring in every route's series.
+  explicit RouteRegistry(unsigned workers) : workers_(workers) {}
   std::shared_ptr<RouteMetrics> metrics(const std::string& route) {
     std::lock_guard lock(mu_);
     auto& slot = metrics_[route];
-    if (!slot) slot = std::make_shared<RouteMetrics>(route);
+    if (!slot) slot = std::make_shared<RouteMetrics>(route, workers_);
     return slot;
   }
   // A policy object for `route`, reused while its settings compare equal.
@@ -112,6 +116,7 @@ class RouteRegistry final {
     Settings settings;
     std::shared_ptr<Obj> obj;
   };
+  const unsigned workers_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<RouteMetrics>> metrics_;
   std::map<std::string, std::shared_ptr<HeldBase>> policies_;

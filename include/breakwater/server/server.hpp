@@ -85,6 +85,7 @@ class Server final : public admin::ServerView {
   [[nodiscard]] bool draining() const override { return draining_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::string metrics() const override;
   [[nodiscard]] std::string routes() const override;
+  [[nodiscard]] std::string stats() const override;
   RouteRegistry& registry() { return registry_; }
   std::atomic<int> active_sessions{0};
 
