@@ -21,8 +21,12 @@ class Stream final {
   tcp::socket& socket() { return sock_; }
   [[nodiscard]] bool is_tls() const { return tls_ != nullptr; }
 
-  // Client side: SNI and, when `verify`, peer + host-name verification against `ctx`.
-  awaitable<error_code> tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify);
+  // Client side: SNI and, when `verify`, peer + host-name verification against `ctx`;
+  // `alpn`, a protocol to offer ("h2"), none when empty.
+  awaitable<error_code> tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify,
+                                    std::string alpn = {});
+  // The protocol ALPN selected on this TLS connection ("" when none).
+  [[nodiscard]] std::string selected_alpn() const;
   // Server side (listener TLS termination).
   awaitable<error_code> tls_accept(std::shared_ptr<net::ssl::context> ctx);
 

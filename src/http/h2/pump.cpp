@@ -83,7 +83,7 @@ awaitable<void> Pump::writer() {
       bool wants = nghttp2_session_want_read(ng_) || nghttp2_session_want_write(ng_);
       if (finishing_ || !wants || ended_) break;
       parked_ = true;
-      co_await park([this](Wake w) { wake_ = std::move(w); });
+      co_await park([this](Wake w) { w.swap(wake_); });  // Boost 1.81: Wake's move assignment recurses
       continue;
     }
     auto [ec, written] = co_await stream_.write(net::buffer(wbuf_));
