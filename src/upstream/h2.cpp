@@ -173,7 +173,7 @@ H2Stream::H2Stream(std::shared_ptr<UpstreamPool> owner, std::shared_ptr<H2Conn> 
 H2Stream::~H2Stream() { detach(); }
 
 bool H2Stream::refused() const {
-  return closed_ && !head_ready_ && !timed_out_ && close_code_ == NGHTTP2_REFUSED_STREAM && !sent_any_body_;
+  return closed_ && !head_ready_ && !timed_out_ && close_code_ == NGHTTP2_REFUSED_STREAM;
 }
 
 void H2Stream::arm(TimePoint deadline) {
@@ -376,6 +376,7 @@ void H2Stream::on_headers_end(bool end_stream) {
     std::uint64_t len = 0;
     bool has_len = !cl.empty() &&
                    std::from_chars(cl.data(), cl.data() + cl.size(), len).ptr == cl.data() + cl.size();
+    if (has_len) head_.content_length = len;  // also what a HEAD answer announces
     if (end_stream || head_.status == 204 || head_.status == 304) {
       head_.body = http::BodyKind::none;
     } else if (has_len) {
@@ -405,6 +406,8 @@ void H2Stream::on_end_stream() {
 
 void H2Stream::on_close(std::uint32_t code) {
   if (!closed_ || !close_code_) close_code_ = code;
+  // Refused: the request goes again on another connection (SPEC §9); this one takes no new stream.
+  if (code == NGHTTP2_REFUSED_STREAM && !head_ready_) conn_->drain();
   closed_ = true;
   notify();
 }

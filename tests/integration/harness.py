@@ -665,7 +665,11 @@ class H2Upstream:
         s.sendall(conn.data_to_send())
         state = {"open": set(), "reqs": {}, "out": {}, "held": [], "closing": False}
 
-        def respond(sid, status, headers, body, trailers=None):
+        def respond(sid, status, headers, body, trailers=None, head=False):
+            if head:
+                conn.send_headers(sid, [(":status", str(status))] + headers, end_stream=True)
+                self._close_stream(state, sid)
+                return
             conn.send_headers(sid, [(":status", str(status))] + headers, end_stream=False)
             state["out"][sid] = [bytearray(body), trailers]
 
@@ -717,7 +721,7 @@ class H2Upstream:
             elif path.startswith("/big/"):
                 n = int(path.split("/")[2])
                 data = (b"0123456789abcdef" * (n // 16 + 1))[:n]
-                respond(sid, 200, [("content-length", str(n))], data)
+                respond(sid, 200, [("content-length", str(n))], data, head=h[":method"][0] == "HEAD")
             elif path.startswith("/trailers"):
                 respond(sid, 200, [], b"ok", [("grpc-status", "0"), ("x-trailer", "yes")])
             else:
