@@ -599,7 +599,7 @@ class H2Upstream:
     streams get RST_STREAM(REFUSED_STREAM)), goaway (the next N streams get a
     GOAWAY whose last stream id is below them, then the connection closes).
     Counters: connections, streams, max_open (per connection), max_total_open,
-    requests [(headers dict, body)]."""
+    sent, blocked (flow control stalls), requests [(headers dict, body)]."""
 
     def __init__(self, port=None, tls=None, alpn=("h2",), max_streams=100):
         import h2.config  # noqa: F401  (fails early under an interpreter without python3-h2)
@@ -618,6 +618,8 @@ class H2Upstream:
         self.goaways = 0
         self.hold_until = None
         self.released = threading.Event()
+        self.sent = 0  # DATA payload bytes sent
+        self.blocked = 0  # times a response had bytes to send and no flow-control window
         self.running = True
         self.sock = listen_on(self.port)
         self.conns = []
@@ -680,9 +682,13 @@ class H2Upstream:
                     while buf:
                         n = min(len(buf), conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
                         if n <= 0:
+                            with self.lock:
+                                self.blocked += 1  # data to send, no window: the client holds us back
                             break
                         conn.send_data(sid, bytes(buf[:n]))
                         del buf[:n]
+                        with self.lock:
+                            self.sent += n
                     if not buf:
                         if trailers:
                             conn.send_headers(sid, trailers, end_stream=True)

@@ -4,7 +4,10 @@ server written with python3-h2 (harness.H2Upstream). Counts and states only."""
 import hashlib
 import json
 import os
+import shutil
+import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -175,6 +178,56 @@ class FlowControl(H2Case):
         self.assertEqual(hashlib.sha256(body).hexdigest(), hashlib.sha256(data).hexdigest())
         e = self.entries(1)[-1]
         self.assertEqual((e["bytes_in"], e["bytes_out"]), (len(data), len(data)))
+
+
+class Backpressure(H2Case):
+    def test_a_client_that_does_not_read_holds_the_upstream_back(self):
+        n = 64 * 1000 * 1000
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.connect(("127.0.0.1", self.port))
+        try:
+            s.sendall(b"GET /big/%d HTTP/1.1\r\nHost: a\r\n\r\n" % n)
+            deadline = time.time() + 30
+            while time.time() < deadline and self.up.blocked == 0:
+                time.sleep(0.05)
+            # The server has bytes to send and no window: breakwater gives windows
+            # back only as the client takes the bytes, so it never holds the rest.
+            self.assertGreater(self.up.blocked, 0)
+            self.assertLess(self.up.sent, n)
+        finally:
+            s.close()
+        # The client went away: its stream is reset, the connection carries on.
+        self.assertEqual(request(self.port, "GET", "/")[0], 200)
+        self.assertEqual(self.up.connections, 1)
+
+
+@unittest.skipUnless(shutil.which("nghttpd"), "nghttpd (nghttp2-server) is not installed")
+class Nghttpd(unittest.TestCase):
+    def test_nghttpd_serves_through_breakwater(self):
+        root = tempfile.mkdtemp(prefix="bw-nghttpd-")
+        with open(os.path.join(root, "hello.txt"), "wb") as f:
+            f.write(b"hello from nghttpd\n" * 1000)
+        up_port, port, admin = free_port(), free_port(), free_port()
+        srv = subprocess.Popen(["nghttpd", "--no-tls", "-d", root, str(up_port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bw = None
+        try:
+            from harness import wait_port
+            self.assertTrue(wait_port(up_port))
+            bw = Breakwater(h2_config(port, admin, [up_port]))
+            status, headers, body = curl(port, "/hello.txt", "-H", "Connection: keep-alive, x-hop", "-H",
+                                         "X-Hop: 1", "-H", "TE: trailers")
+            self.assertEqual(status, 200)
+            self.assertEqual(body, b"hello from nghttpd\n" * 1000)
+            self.assertEqual(headers.get("content-length"), str(len(body)))
+            self.assertEqual(curl(port, "/missing")[0], 404)
+        finally:
+            if bw:
+                bw.stop()
+            srv.terminate()
+            srv.wait(10)
+        assert_clean(self, bw)
 
 
 class SharedConnection(H2Case):
