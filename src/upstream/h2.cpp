@@ -592,6 +592,11 @@ awaitable<bool> H2Pool::establish(std::shared_ptr<H2Conn> c, TimePoint deadline)
   }
   if (!c->settings_seen || c->pump.ended() || c->state != H2Conn::State::connecting) co_return false;
   c->state = H2Conn::State::ready;
+  if (c->limit() == 0) {
+    log_warn("upstream " + up_->cfg.name + " at " + target.str() + " allows no HTTP/2 stream");
+    c->drain();
+    co_return false;
+  }
   c->idle_since = policy::Clock::now();
   recount_idle();
   co_return true;

@@ -592,6 +592,8 @@ class H2Upstream:
     /sha             200, "LENGTH SHA256" of the request body
     /big/N           200, N deterministic bytes (flow control paced by the client's window)
     /trailers        200, "ok", then trailers grpc-status: 0, x-trailer: yes
+    /interim         103 (Early Hints), then 200 "final"
+    /crlf            200 with CR LF in a field value (a response-splitting attempt)
     /hold            held until `hold_until` streams are open at once (all
                      connections), then answered 200 (so are later ones, at once)
     anything else    200 "ok"
@@ -660,7 +662,9 @@ class H2Upstream:
         with self.lock:
             self.connections += 1
             self.conns.append(s)
-        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False, header_encoding=None))
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_outbound_headers=False,
+            normalize_outbound_headers=False))
         conn.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams})
         conn.initiate_connection()
@@ -728,6 +732,11 @@ class H2Upstream:
                 n = int(path.split("/")[2])
                 data = (b"0123456789abcdef" * (n // 16 + 1))[:n]
                 respond(sid, 200, [("content-length", str(n))], data, head=h[":method"][0] == "HEAD")
+            elif path.startswith("/interim"):
+                conn.send_headers(sid, [(":status", "103"), ("link", "</a.css>; rel=preload")])
+                respond(sid, 200, [("x-final", "yes")], b"final")
+            elif path.startswith("/crlf"):
+                respond(sid, 200, [("x-bad", "a\r\nset-cookie: evil=1")], b"split")
             elif path.startswith("/trailers"):
                 respond(sid, 200, [], b"ok", [("grpc-status", "0"), ("x-trailer", "yes")])
             else:

@@ -142,6 +142,19 @@ class Translation(H2Case):
         self.assertNotIn("grpc-status", headers)
         self.assertNotIn("x-trailer", headers)
 
+    def test_interim_responses_are_skipped(self):
+        status, headers, body = curl(self.port, "/interim")
+        self.assertEqual((status, body, headers.get("x-final")), (200, b"final", "yes"))
+        self.assertNotIn("link", headers)
+
+    def test_cr_lf_in_a_response_field_never_reaches_the_client(self):
+        status, headers, body = request(self.port, "GET", "/crlf")
+        self.assertEqual(status, 502)
+        self.assertEqual(headers.get("x-breakwater"), "upstream_unavailable")
+        self.assertNotIn("set-cookie", headers)
+        self.assertEqual(request(self.port, "GET", "/")[0], 200)
+        self.assertEqual(self.up.connections, 1)  # a stream error, not a connection error
+
     def test_head_request_gets_the_head_only(self):
         status, headers, body = request(self.port, "HEAD", "/big/1000")
         self.assertEqual(status, 200)
