@@ -4,6 +4,8 @@
 #include "breakwater/proxy/pipeline.hpp"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 
 #include "breakwater/http/text.hpp"
 #include "breakwater/log.hpp"
@@ -60,6 +62,23 @@ void count(const Exchange& ex, IdempotencyOutcome o) {
 }
 
 }  // namespace
+
+void make_request_id(std::mt19937_64& rng, std::string& id) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::uint64_t a = rng(), b = rng();
+  id.assign(36, '-');
+  int k = 0;
+  for (int i = 0; i < 36; ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) continue;
+    std::uint64_t& src = k < 16 ? a : b;
+    char c = hex[src & 15];
+    src >>= 4;
+    ++k;
+    if (i == 14) c = '4';                              // version 4
+    if (i == 19) c = hex[8 + (static_cast<unsigned char>(c) & 3)];  // variant 10xx
+    id[static_cast<std::size_t>(i)] = c;
+  }
+}
 
 Verdict Pipeline::reject(Exchange& ex, policy::Mode mode, Reason r, std::string_view detail, int retry_after) {
   if (mode != policy::Mode::shadow) return Verdict::local(r, detail, retry_after);
@@ -433,6 +452,124 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
     }
   }
   out.outcome = {policy::AttemptKind::reset, 0};
+}
+
+awaitable<bool> Pipeline::handle(Exchange& ex) {
+  auto& h = ex.head;
+  // Every request has an id, also one breakwater answers itself (SPEC §1).
+  if (auto rid = h.header("x-request-id"); !rid.empty()) {
+    ex.request_id.assign(rid);
+  } else {
+    make_request_id(worker_.rng, ex.request_id);
+    ex.request_id_generated = true;
+  }
+  if (h.method == "CONNECT") {
+    ex.body_consumed = h.body == http::BodyKind::none;
+    co_return co_await client_.respond(ex, Reason::method_not_allowed, "CONNECT is not supported");
+  }
+  ex.target = http::parse_target(h.target);
+  if (ex.target.form == http::Target::Form::invalid) {
+    co_return co_await client_.respond(ex, Reason::bad_request,
+                               "the request target must be origin-form or an http:// absolute URI without userinfo");
+  }
+  if (h.body == http::BodyKind::length && h.content_length > ex.listener->max_body) {
+    co_return co_await client_.respond(ex, Reason::request_too_large, "the request body exceeds max_body");
+  }
+  if (!co_await client_.read_body(ex)) co_return false;
+
+  auto host = ex.target.form == http::Target::Form::absolute ? ex.target.authority : h.host;
+  auto match_host = http::match_host(host);
+  int idx = ex.snap->table.match(ex.listener->name, {match_host, ex.target.path, h.method, &h.headers});
+  if (idx < 0) co_return co_await client_.respond(ex, Reason::route_not_found, "no route matches this request");
+  ex.route = &ex.snap->routes[static_cast<std::size_t>(idx)];
+  auto admission = admit_now(ex);  // no coroutine frame unless a stage must wait
+  Verdict v;
+  if (admission.waits())
+    v = co_await admit_rest(ex, std::move(admission));
+  else
+    v = std::move(admission.verdict);
+  bool keep = false;
+  if (v.proceeds()) {
+    auto f = co_await forward(ex);
+    if (f.client_failed)
+      keep = false;
+    else if (f.verdict.proceeds())
+      keep = co_await client_.relay(ex, f.stream, f.deadline);
+    else
+      keep = co_await answer(ex, f.verdict);
+  } else {
+    keep = co_await answer(ex, v);
+  }
+  ex.place.reset();
+  if (ex.idem.unsettled()) co_await release(ex);  // not when the response was stored
+  co_return keep;
+}
+
+awaitable<bool> Pipeline::answer(Exchange& ex, const Verdict& v) {
+  switch (v.kind) {
+    case Verdict::Kind::local_reply: co_return co_await client_.respond(ex, v.reason, v.detail, v.retry_after);
+    case Verdict::Kind::replay: co_return co_await client_.replay(ex, *v.stored);
+    case Verdict::Kind::proceed:
+    case Verdict::Kind::abandon: break;
+  }
+  co_return false;
+}
+
+void Pipeline::account(Exchange& ex, int status) {
+  ex.status = status;
+  auto& metrics = ex.route ? *ex.route->metrics : *ex.snap->unmatched;
+  metrics.count_status(status);
+  if (ex.reason && is_rejection(*ex.reason))
+    metrics.rejected[static_cast<std::size_t>(*ex.reason)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Pipeline::finish(Exchange& ex) {
+  if (ex.status == 0) return;  // nothing was answered: the client went away
+  auto& metrics = ex.route ? *ex.route->metrics : *ex.snap->unmatched;
+  auto took = policy::Clock::now() - ex.start;
+  metrics.duration.observe(std::chrono::duration<double>(took).count());
+
+  auto& log = *ex.snap->access_log;
+  if (!log.enabled()) return;
+  std::string line;
+  line.reserve(512);
+  // A request refused before its head was read still gets an id of its own.
+  if (ex.request_id.empty()) make_request_id(worker_.rng, ex.request_id);
+  line.append("{\"ts\":\"").append(rfc3339_now()).append("\",\"request_id\":");
+  append_json_string(line, ex.request_id);
+  line.append(",\"client\":");
+  append_json_string(line, client_.client_addr());
+  line.append(",\"listener\":");
+  append_json_string(line, client_.listener_name());
+  line.append(",\"route\":");
+  if (ex.route)
+    append_json_string(line, ex.route->cfg->name);
+  else
+    line.append("null");
+  line.append(",\"method\":");
+  append_json_string(line, ex.head.method);
+  line.append(",\"path\":");
+  append_json_string(line, ex.target.form == http::Target::Form::invalid ? ex.head.target : ex.target.path_query);
+  line.append(",\"status\":").append(std::to_string(ex.status)).append(",\"reason\":");
+  if (ex.reason)
+    line.append("\"").append(reason_name(*ex.reason)).append("\"");
+  else
+    line.append("null");
+  line.append(",\"upstream\":");
+  if (ex.upstream_address.empty())
+    line.append("null");
+  else
+    append_json_string(line, ex.upstream_address);
+  char tail[224];
+  char grpc[16] = "null";
+  if (ex.grpc_status >= 0) std::snprintf(grpc, sizeof grpc, "%d", ex.grpc_status);
+  std::snprintf(tail, sizeof tail,
+                ",\"attempts\":%u,\"duration_ms\":%.3f,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+                ",\"protocol\":\"%.*s\",\"grpc_status\":%s}\n",
+                ex.attempts, std::chrono::duration<double, std::milli>(took).count(), ex.bytes_in, ex.bytes_out,
+                static_cast<int>(client_.protocol(ex).size()), client_.protocol(ex).data(), grpc);
+  line.append(tail);
+  log.write(line);
 }
 
 }  // namespace breakwater::proxy

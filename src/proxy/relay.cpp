@@ -62,7 +62,7 @@ awaitable<bool> Session::replay(Exchange& ex, const policy::StoredResponse& r) {
       .field("Content-Length", r.body.size())
       .connection(!close, ex.head.version_minor)
       .end();
-  account(ex, r.status);
+  pipeline_.account(ex, r.status);
   ex.bytes_out = r.body.size();
   set_deadline(policy::Clock::now() + ex.listener->idle_timeout);
   bool ok = co_await write(out_, r.body);
@@ -128,7 +128,7 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
   cr.extra = &ex.extra_headers;
   out_.clear();
   http::build_client_head(resp, cr, out_);
-  account(ex, resp.status);
+  pipeline_.account(ex, resp.status);
 
   bool client_ok = true;
   bool chunked = cr.framing == http::ClientResponse::Framing::chunked;

@@ -202,7 +202,7 @@ match = { path_prefix = "/dead" }
         self.get("/api/echo?q=1", headers={"X-Request-Id": "rid-1"})
         entry = [l for l in self.bw.access_log() if l["request_id"] == "rid-1"][0]
         for key in ("ts", "request_id", "client", "listener", "route", "method", "path", "status", "reason",
-                    "upstream", "attempts", "duration_ms", "bytes_in", "bytes_out"):
+                    "upstream", "attempts", "duration_ms", "bytes_in", "bytes_out", "protocol", "grpc_status"):
             self.assertIn(key, entry)
         self.assertRegex(entry["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         self.assertEqual(entry["path"], "/api/echo?q=1")
@@ -212,6 +212,8 @@ match = { path_prefix = "/dead" }
         self.assertRegex(entry["client"], r"^127\.0\.0\.1:\d+$")
         self.assertIsNone(entry["reason"])
         self.assertGreater(entry["bytes_out"], 0)
+        self.assertEqual(entry["protocol"], "HTTP/1.1")
+        self.assertIsNone(entry["grpc_status"])
 
 
 if __name__ == "__main__":

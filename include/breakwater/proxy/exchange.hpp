@@ -38,6 +38,7 @@ struct Exchange {
   unsigned attempts = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
+  int grpc_status = -1;  // a gRPC call's status (SPEC §9), -1 when not a gRPC call or unknown yet
   http::Fields extra_headers;  // added to the response sent to the client
   // Scratch of this request, reused by the next one on the same connection.
   std::string descriptor;  // rate-limit descriptor

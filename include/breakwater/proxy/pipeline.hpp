@@ -20,18 +20,31 @@ namespace breakwater::proxy {
 using server::Server;
 using server::Worker;
 
-// What the pipeline needs from the client side of a request.
+// What the pipeline needs from the client side of a request: the codec's half.
 class ClientSide {
  public:
   virtual ~ClientSide() = default;
+  // Reads (or starts reading) the request body: buffered up to 64 KiB, else streaming.
+  // False when the client went away or was answered (413, 400) already.
+  virtual awaitable<bool> read_body(Exchange& ex) = 0;
   // Reads the rest of a streamed request body into Exchange::body (for a fingerprint).
   virtual awaitable<bool> read_rest_of_body(Exchange& ex) = 0;
   // Copies the rest of a streamed request body to the upstream; false with
   // `client_failed` when the client went away, without it when the upstream failed.
   virtual awaitable<bool> pump_body(Exchange& ex, upstream::UpstreamStream& s, bool& client_failed) = 0;
+  // Renders a local reply (SPEC §4), a replay, or relays an upstream response. Return keep-alive.
+  virtual awaitable<bool> respond(Exchange& ex, Reason r, std::string_view detail, int retry_after = 0) = 0;
+  virtual awaitable<bool> replay(Exchange& ex, const policy::StoredResponse& r) = 0;
+  virtual awaitable<bool> relay(Exchange& ex, upstream::UpstreamStream& s, TimePoint deadline) = 0;
   [[nodiscard]] virtual std::string_view client_ip() const = 0;
+  [[nodiscard]] virtual std::string_view client_addr() const = 0;  // ip:port, for the access log
+  [[nodiscard]] virtual std::string_view listener_name() const = 0;
+  [[nodiscard]] virtual std::string_view protocol(const Exchange& ex) const = 0;  // "HTTP/1.1", "HTTP/2"
   [[nodiscard]] virtual bool is_tls() const = 0;
 };
+
+// A UUIDv4, written into `id` (whose buffer is reused request after request).
+void make_request_id(std::mt19937_64& rng, std::string& id);
 
 // Admission so far: the verdict, or the stage that must wait (with what it waits on).
 struct Admission {
@@ -54,6 +67,14 @@ class Pipeline final {
  public:
   Pipeline(Server& server, Worker& worker, ClientSide& client) : server_(server), worker_(worker), client_(client) {}
 
+  // One parsed request, whatever the protocol: id, target, body, route, then the
+  // stages; answered through the ClientSide. Returns keep-alive.
+  awaitable<bool> handle(Exchange& ex);
+  // Counts the response in the metrics as its head goes out.
+  void account(Exchange& ex, int status);
+  // Duration and access log once the response is written.
+  void finish(Exchange& ex);
+
   // Stages 2-5: kill switch, rate limit, idempotency lookup, bulkhead. admit_now()
   // runs them as far as they go without suspending; when it stops at a stage that
   // must wait (Admission::waits()), admit_rest() finishes the admission.
@@ -65,6 +86,7 @@ class Pipeline final {
   awaitable<void> store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body);
   // Stage 8, otherwise: the key is freed so a retry can run again.
   awaitable<void> release(Exchange& ex);
+  awaitable<bool> answer(Exchange& ex, const Verdict& v);
   // A policy said no: in shadow mode it is counted and marked and the request goes on.
   Verdict reject(Exchange& ex, policy::Mode mode, Reason r, std::string_view detail, int retry_after = 0);
 

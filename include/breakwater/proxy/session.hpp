@@ -44,27 +44,25 @@ class Session final : public std::enable_shared_from_this<Session>, public serve
   awaitable<void> serve();
   // Reads one request head (the header clock starts at its first byte); false when the connection should end.
   awaitable<bool> read_head(std::size_t& head_len, policy::Duration header_timeout);
-  awaitable<bool> handle(Exchange& ex);
-  awaitable<bool> read_body(Exchange& ex);
   // ClientSide, for the pipeline.
+  awaitable<bool> read_body(Exchange& ex) override;
   awaitable<bool> read_rest_of_body(Exchange& ex) override;
   awaitable<bool> pump_body(Exchange& ex, upstream::UpstreamStream& s, bool& client_failed) override;
   [[nodiscard]] std::string_view client_ip() const override { return client_ip_; }
+  [[nodiscard]] std::string_view client_addr() const override { return client_addr_; }
+  [[nodiscard]] std::string_view listener_name() const override { return listener_->name; }
+  [[nodiscard]] std::string_view protocol(const Exchange& ex) const override {
+    return ex.head.version_minor == 0 && !ex.head.method.empty() ? "HTTP/1.0" : "HTTP/1.1";
+  }
   [[nodiscard]] bool is_tls() const override { return stream_.is_tls(); }
-  // Renders what a stage decided: a local reply or a replay. Returns keep-alive.
-  awaitable<bool> answer(Exchange& ex, const Verdict& v);
-  awaitable<bool> relay(Exchange& ex, upstream::UpstreamStream& body, TimePoint deadline);
-  awaitable<bool> replay(Exchange& ex, const policy::StoredResponse& r);
+  awaitable<bool> relay(Exchange& ex, upstream::UpstreamStream& body, TimePoint deadline) override;
+  awaitable<bool> replay(Exchange& ex, const policy::StoredResponse& r) override;
   // The response head in out_ (if any) plus one body piece, framed for the client.
   awaitable<bool> send_piece(std::string_view piece, bool chunked);
   // A response breakwater makes itself (SPEC §4). Returns keep-alive.
-  awaitable<bool> respond(Exchange& ex, Reason r, std::string_view detail, int retry_after = 0);
+  awaitable<bool> respond(Exchange& ex, Reason r, std::string_view detail, int retry_after = 0) override;
   awaitable<bool> read_more();
   awaitable<bool> write(std::string_view a, std::string_view b = {});
-  // Counts the response in the metrics as its head goes out.
-  void account(Exchange& ex, int status);
-  // Access log and duration once the response is written.
-  void finish(Exchange& ex);
   void set_deadline(TimePoint tp);
   void release_large_buffers();
 
