@@ -620,6 +620,7 @@ class H2Upstream:
         self.goaways = 0
         self.hold_until = None
         self.released = threading.Event()
+        self.graceful_goaway = 0  # the next N connections (to pass by) get GOAWAY(last stream taken); streams finish
         self.sent = 0  # DATA payload bytes sent
         self.blocked = 0  # times a response had bytes to send and no flow-control window
         self.running = True
@@ -765,7 +766,7 @@ class H2Upstream:
                                 if goaway:
                                     self.goaway -= 1
                                     self.goaways += 1
-                            if refuse:
+                            if refuse or (state.get("graceful") is not None and sid > state["graceful"]):
                                 conn.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
                                 continue
                             if goaway:
@@ -795,6 +796,15 @@ class H2Upstream:
                             self._close_stream(state, ev.stream_id)
                         elif isinstance(ev, h2.events.ConnectionTerminated):
                             state["closing"] = True
+                if self.graceful_goaway > 0 and state.get("graceful") is None:
+                    # GOAWAY(NO_ERROR) naming the last stream taken: those in flight finish,
+                    # newer ones are refused (python-h2 cannot send more after its own GOAWAY).
+                    from hyperframe.frame import GoAwayFrame
+                    state["graceful"] = conn.highest_inbound_stream_id
+                    s.sendall(conn.data_to_send() + GoAwayFrame(stream_id=0, last_stream_id=state["graceful"],
+                                                                error_code=0).serialize())
+                    with self.lock:
+                        self.graceful_goaway -= 1
                 if state["held"] and self.released.is_set():
                     held, state["held"] = state["held"], []
                     for sid in held:

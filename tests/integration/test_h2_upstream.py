@@ -304,6 +304,35 @@ class NotProcessed(H2Case):
         self.assertEqual(request(self.port, "GET", "/")[0], 200)
         self.assertEqual(self.up.connections, 2)  # the new connection carries on
 
+    def test_a_goaway_connection_finishes_its_streams_and_takes_no_new_one(self):
+        self.up.hold_until = 1000  # held until released below
+        held = {}
+        t = threading.Thread(target=lambda: held.update(r=request(self.port, "GET", "/hold", timeout=30)))
+        t.start()
+        deadline = time.time() + 10
+        while time.time() < deadline and self.up.total_open < 1:
+            time.sleep(0.02)
+        self.assertEqual(self.up.total_open, 1)
+        self.up.graceful_goaway = 1
+        deadline = time.time() + 10
+        while time.time() < deadline and self.up.graceful_goaway:
+            time.sleep(0.02)
+        self.assertEqual(self.up.graceful_goaway, 0)  # sent
+        # A new request never rides the GOAWAY'd connection: if it reaches it before
+        # breakwater read the GOAWAY, it is refused there and sent again.
+        status, _, body = curl(self.port, "/echo", "--data-binary", "new")
+        self.assertEqual((status, body), (200, b"new"))
+        self.up.released.set()
+        t.join(30)
+        self.assertEqual(held["r"][0], 200)  # the stream in flight finished
+        self.assertEqual(held["r"][2], b"held")
+        self.assertEqual(self.up.connections, 2)
+        deadline = time.time() + 10
+        while time.time() < deadline and len(self.up.conns) > 1:
+            time.sleep(0.05)
+        self.assertEqual(len(self.up.conns), 1)  # the old one closed once its stream was done
+        self.assertEqual([e["attempts"] for e in self.entries(2)], [1, 1])
+
     def test_a_refused_upload_of_64kib_is_sent_again(self):
         data = os.urandom(60 * 1024)  # buffered (replayable) body
         self.up.refuse = 1
