@@ -333,6 +333,14 @@ class NotProcessed(H2Case):
         self.assertEqual(len(self.up.conns), 1)  # the old one closed once its stream was done
         self.assertEqual([e["attempts"] for e in self.entries(2)], [1, 1])
 
+    def test_a_refused_streamed_upload_is_not_sent_again(self):
+        # Over 64 KiB the body streams: bytes already taken from the client cannot be sent twice.
+        self.up.refuse = 1
+        status, headers, _ = request(self.port, "POST", "/sha", body=os.urandom(1000 * 1000))
+        self.assertEqual(status, 502)
+        self.assertEqual(headers.get("x-breakwater"), "upstream_unavailable")
+        self.assertEqual((self.up.refused, self.up.streams), (1, 1))
+
     def test_a_refused_upload_of_64kib_is_sent_again(self):
         data = os.urandom(60 * 1024)  # buffered (replayable) body
         self.up.refuse = 1
