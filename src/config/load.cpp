@@ -315,6 +315,15 @@ void load_upstream(const toml::table& t, Errors& e, UpstreamConfig& u) {
   r.str("sni", u.sni);
   r.str("ca_file", u.ca_file);
   r.boolean("verify", u.verify);
+  std::string protocol;
+  if (r.str("protocol", protocol)) {
+    if (protocol == "http1")
+      u.protocol = UpstreamProtocol::http1;
+    else if (protocol == "http2")
+      u.protocol = UpstreamProtocol::http2;
+    else
+      r.bad(*t.get("protocol"), "protocol", "must be \"http1\" or \"http2\"");
+  }
 }
 
 std::vector<std::string> method_list(Reader& r, std::string_view key, std::vector<std::string>& out) {

@@ -292,6 +292,68 @@ void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std:
   w.end();
 }
 
+void build_upstream_fields(const RequestHead& req, const UpstreamRequest& up, Fields& out) {
+  auto connection = req.has_connection_tokens ? connection_value(req.headers) : std::string_view{};
+  std::string_view xff_prior;
+  std::string xff_joined;
+  bool te_trailers = false;
+  for (auto& h : req.headers) {
+    auto n = h.name;
+    if (n.size() == 2 && iequals(n, "te")) {
+      for_each_list_item(h.value, [&](std::string_view item) {
+        if (iequals(item.substr(0, item.find(';')), "trailers")) te_trailers = true;
+      });
+      continue;
+    }
+    if (is_hop_by_hop(n, connection)) continue;
+    switch (ascii_lower(n.front())) {
+      case 'h':
+        if (iequals(n, "host")) continue;
+        break;
+      case 'c':
+        if (iequals(n, "content-length")) continue;
+        break;
+      case 'e':
+        if (iequals(n, "expect")) continue;
+        break;
+      case 'x':
+        if (iequals(n, "x-forwarded-for")) {
+          if (xff_prior.empty()) {
+            xff_prior = h.value;
+          } else {
+            if (xff_joined.empty()) xff_joined = xff_prior;
+            xff_joined.append(", ").append(h.value);
+          }
+          continue;
+        }
+        if (iequals(n, "x-forwarded-proto")) continue;
+        if (!up.request_id.empty() && iequals(n, "x-request-id")) continue;  // sent once, below
+        break;
+      default:
+        break;
+    }
+    out.add_lower(n, h.value);
+  }
+  auto prior = !xff_joined.empty() ? std::string_view(xff_joined) : xff_prior;
+  out.add_with("x-forwarded-for", [&](std::string& v) {
+    if (!prior.empty()) v.append(prior).append(", ");
+    v.append(up.client_ip);
+  });
+  out.add("x-forwarded-proto", up.proto);
+  if (!up.request_id.empty()) out.add("x-request-id", up.request_id);
+  if (te_trailers) out.add("te", "trailers");
+  switch (up.framing) {
+    case UpstreamRequest::Framing::length:
+      out.add_with("content-length", [&](std::string& v) { v.append(std::to_string(up.length)); });
+      break;
+    case UpstreamRequest::Framing::chunked:  // HTTP/2 frames the body itself
+      break;
+    case UpstreamRequest::Framing::none:
+      if (up.method == "POST" || up.method == "PUT" || up.method == "PATCH") out.add("content-length", "0");
+      break;
+  }
+}
+
 namespace {
 // The transfer codings of a response with a final chunked, e.g. "gzip, chunked".
 std::string transfer_codings(const std::vector<Header>& headers) {

@@ -35,8 +35,9 @@ awaitable<Connected> connect(Stream& s, std::string_view host, std::uint16_t por
     error_code ignored;
     s.socket().set_option(tcp::no_delay(true), ignored);
     if (tls) {
-      out.ec = co_await s.tls_connect(tls->ctx, tls->sni, tls->verify);
+      out.ec = co_await s.tls_connect(tls->ctx, tls->sni, tls->verify, tls->alpn);
       out.in_tls = static_cast<bool>(out.ec);
+      if (!out.ec) out.alpn = std::string(s.alpn());
     }
   }
   guard.cancel();

@@ -4,9 +4,16 @@
 
 namespace breakwater::io {
 
-awaitable<error_code> Stream::tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify) {
+awaitable<error_code> Stream::tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify,
+                                          std::string alpn) {
   ctx_ = std::move(ctx);
   tls_ = std::make_unique<net::ssl::stream<tcp::socket&>>(sock_, *ctx_);
+  if (!alpn.empty() && alpn.size() < 256) {
+    std::string wire(1, static_cast<char>(alpn.size()));
+    wire.append(alpn);
+    SSL_set_alpn_protos(tls_->native_handle(), reinterpret_cast<const unsigned char*>(wire.data()),
+                        static_cast<unsigned>(wire.size()));
+  }
   error_code not_ip;
   // SNI is for names only; an IP literal is verified against the certificate's IP SANs.
   (void)net::ip::make_address(sni, not_ip);

@@ -220,8 +220,9 @@ awaitable<bool> H2Stream::read_rest_of_body(Exchange& ex) {
 
 awaitable<bool> H2Stream::pump_body(Exchange& ex, upstream::UpstreamStream& s, bool& client_failed) {
   // To an HTTP/1.1 upstream: content-length framing when the client declared a length, else chunked.
-  bool chunked = ex.head.body == http::BodyKind::chunked;
+  bool chunked = ex.head.body == http::BodyKind::chunked && s.protocol() == config::UpstreamProtocol::http1;
   std::uint64_t sent = 0;
+  bool ended = false;  // the upstream body was ended with the last piece
   for (;;) {
     if (!in_.empty()) {
       if (sent + in_.size() > ex.listener->max_body) {
@@ -234,12 +235,20 @@ awaitable<bool> H2Stream::pump_body(Exchange& ex, upstream::UpstreamStream& s, b
       int len = std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
       std::array<net::const_buffer, 3> bufs{net::buffer(size, chunked ? static_cast<std::size_t>(len) : 0),
                                             net::buffer(piece), net::buffer("\r\n", chunked ? 2 : 0)};
-      if (auto [ec, n] = co_await s.send(bufs); ec) co_return false;
+      bool last = in_end_ && in_.empty() && !chunked;
+      if (auto [ec, n] = co_await s.send_body(bufs, last); ec) co_return false;
+      ended = last;
       sent += piece.size();
       ex.bytes_in += piece.size();
       consumed(piece.size());
     }
-    if (in_end_ && in_.empty()) break;
+    if (in_end_ && in_.empty()) {
+      if (!chunked && !ended) {  // END_STREAM came apart from the last DATA: end the upstream body too
+        std::array<net::const_buffer, 1> none{net::buffer("", 0)};
+        if (auto [ec, n] = co_await s.send_body(none, true); ec) co_return false;
+      }
+      break;
+    }
     if (closed) {
       client_failed = true;
       co_return false;
@@ -248,7 +257,7 @@ awaitable<bool> H2Stream::pump_body(Exchange& ex, upstream::UpstreamStream& s, b
   }
   if (chunked) {
     std::array<net::const_buffer, 1> last{net::buffer("0\r\n\r\n", 5)};
-    if (auto [ec, n] = co_await s.send(last); ec) co_return false;
+    if (auto [ec, n] = co_await s.send_body(last, true); ec) co_return false;
   }
   ex.body_consumed = true;
   co_return true;

@@ -443,7 +443,9 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
   auto pool = worker_.pools.get(ex.route->upstream);
   auto& rc = *ex.route->cfg;
   bool streaming = ex.body_mode == Exchange::BodyMode::streaming;
-  for (int round = 0; round < 2; ++round) {
+  // Round 0, and at most two resends of a request the upstream did not process: a
+  // stale pooled HTTP/1.1 connection, a refused HTTP/2 stream (neither is an attempt).
+  for (int round = 0; round < 3; ++round) {
     std::size_t ep = 0;
     auto opened = pool->take_stream(round > 0, ep);  // a pooled connection, without suspending
     if (!opened.stream) opened = co_await pool->connect_stream(deadline, ep);
@@ -469,18 +471,17 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
     up.client_ip = client_.client_ip();
     up.proto = client_.is_tls() ? "https" : "http";
     up.request_id = ex.request_id;
-    if (streaming) {
+    if (streaming && ex.head.body == http::BodyKind::chunked) {
+      up.framing = http::UpstreamRequest::Framing::chunked;  // an HTTP/2 body of unknown length
+    } else if (streaming) {
       up.framing = http::UpstreamRequest::Framing::length;
       up.length = ex.head.content_length;
     } else if (ex.body_mode == Exchange::BodyMode::buffered) {
       up.framing = http::UpstreamRequest::Framing::length;
       up.length = ex.body.size();
     }
-    ex.up_head.clear();
-    http::build_upstream_head(ex.head, up, ex.up_head);
-    std::array<net::const_buffer, 2> bufs{net::buffer(ex.up_head), net::buffer(ex.body)};
-    if (auto [ec, n] = co_await s.send(bufs); ec) {
-      if (stale()) continue;
+    if (auto [ec, n] = co_await s.send_head(ex.head, up, ex.up_head, ex.body, !streaming); ec) {
+      if (stale() || s.refused()) continue;
       out.outcome = {failed(), 0};
       co_return;
     }
@@ -504,6 +505,10 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
         co_return;
       case upstream::UpstreamStream::HeadStatus::malformed:
         log_warn("upstream " + ex.upstream_address + " sent a malformed response");
+        out.outcome = {policy::AttemptKind::reset, 0};
+        co_return;
+      case upstream::UpstreamStream::HeadStatus::refused:
+        if (!streaming) continue;  // not processed: sent again on another connection
         out.outcome = {policy::AttemptKind::reset, 0};
         co_return;
       case upstream::UpstreamStream::HeadStatus::failed:

@@ -41,7 +41,7 @@ awaitable<bool> Session::pump_body(Exchange& ex, upstream::UpstreamStream& s, bo
     }
     auto take = static_cast<std::size_t>(std::min<std::uint64_t>(buf_.size(), ex.stream_remaining));
     std::array<net::const_buffer, 1> piece{net::buffer(buf_.view().data(), take)};
-    if (auto [ec, n] = co_await s.send(piece); ec) co_return false;
+    if (auto [ec, n] = co_await s.send_body(piece, take == ex.stream_remaining); ec) co_return false;
     buf_.consume(take);
     ex.stream_remaining -= take;
     ex.bytes_in += take;

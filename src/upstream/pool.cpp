@@ -147,7 +147,9 @@ void Lease::release() {
 }
 
 UpstreamPool::UpstreamPool(net::any_io_executor ex, std::shared_ptr<UpstreamShared> up)
-    : ex_(std::move(ex)), up_(std::move(up)), idle_(up_->cfg.endpoints.size()) {}
+    : ex_(std::move(ex)), up_(std::move(up)), idle_(up_->cfg.endpoints.size()) {
+  if (up_->cfg.protocol == config::UpstreamProtocol::http2) h2_ = std::make_unique<H2Pool>(ex_, up_, *this);
+}
 
 UpstreamPool::~UpstreamPool() = default;
 
@@ -166,6 +168,10 @@ Opened UpstreamPool::take_stream(bool fresh, std::size_t& ep) {
   Opened out;
   ep = pick_endpoint(now);
   out.address = up_->names[ep];
+  if (h2_) {
+    h2_->take_stream(ep, out);  // resends go to another connection: the one that refused takes no new stream
+    return out;
+  }
   if (!fresh) {
     auto& idle = idle_[ep];
     while (!idle.empty()) {
@@ -183,6 +189,7 @@ Opened UpstreamPool::take_stream(bool fresh, std::size_t& ep) {
 }
 
 awaitable<Opened> UpstreamPool::connect_stream(TimePoint deadline, std::size_t ep) {
+  if (h2_) co_return co_await h2_->connect_stream(deadline, ep);
   Opened out;
   out.address = up_->names[ep];
   // Room under max_connections (shared by all workers), first come, first served.
@@ -227,6 +234,7 @@ void UpstreamPool::give_back(std::shared_ptr<UpstreamConn> c, bool reusable) {
 }
 
 void UpstreamPool::sweep(TimePoint now) {
+  if (h2_) return h2_->sweep(now);
   for (auto& idle : idle_) {
     auto n = std::erase_if(idle, [&](const std::shared_ptr<UpstreamConn>& c) {
       return now - c->idle_since >= up_->cfg.idle_timeout || up_->retired.load(std::memory_order_relaxed) ||
@@ -237,6 +245,7 @@ void UpstreamPool::sweep(TimePoint now) {
 }
 
 void UpstreamPool::evict_one() {
+  if (h2_) return h2_->evict_one();
   std::vector<std::shared_ptr<UpstreamConn>>* oldest = nullptr;
   for (auto& idle : idle_)
     if (!idle.empty() && (!oldest || idle.front()->idle_since < oldest->front()->idle_since)) oldest = &idle;
@@ -272,7 +281,7 @@ awaitable<error_code> UpstreamStream::read_more(std::size_t min) {
   co_return ec;
 }
 
-awaitable<UpstreamStream::HeadResult> UpstreamStream::read_head(bool head_request) {
+awaitable<UpstreamStream::HeadResult> UpstreamStream::read_head_h1(bool head_request) {
   auto& c = *lease_;
   HeadResult out{HeadStatus::failed, false};
   std::size_t scanned = 0;
@@ -307,7 +316,7 @@ awaitable<UpstreamStream::HeadResult> UpstreamStream::read_head(bool head_reques
   }
 }
 
-awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piece) {
+awaitable<UpstreamStream::Step> UpstreamStream::next_body_h1(std::string_view& piece) {
   auto& c = *lease_;
   c.rbuf.consume(pending_);
   pending_ = 0;
@@ -363,12 +372,49 @@ awaitable<UpstreamStream::Step> UpstreamStream::next_body(std::string_view& piec
 }
 
 void UpstreamStream::finish(bool reusable) {
+  if (h2_) {
+    h2_->finish();
+    h2_.reset();
+    return;
+  }
   if (!lease_) return;
   lease_->disarm();
   // A close-delimited body is never keep-alive (the parser says so); bytes left after
   // the body are give_back()'s to refuse.
   lease_.set_reusable(reusable && ended_ && lease_->head.keep_alive);
   lease_ = Lease{};
+}
+
+awaitable<error_code> UpstreamStream::send_trailers(const http::Fields& trailers) {
+  if (h2_) co_return co_await h2_->send_trailers(trailers);
+  co_return error_code{};
+}
+
+const http::Fields& UpstreamStream::trailers() const {
+  static const http::Fields none;
+  return h2_ ? h2_->trailers() : none;
+}
+
+awaitable<UpstreamStream::HeadResult> UpstreamStream::read_head_h2() {
+  HeadResult out{HeadStatus::failed, false};
+  auto h = co_await h2_->read_head();  // (g++ 12 miscompiles a co_await in a switch condition)
+  switch (h) {
+    case H2Stream::Head::response: out = {HeadStatus::response, true}; break;
+    case H2Stream::Head::malformed: out = {HeadStatus::malformed, true}; break;
+    case H2Stream::Head::refused: out.status = HeadStatus::refused; break;
+    case H2Stream::Head::failed: break;
+  }
+  co_return out;
+}
+
+awaitable<UpstreamStream::Step> UpstreamStream::next_body_h2(std::string_view& piece) {
+  auto step = co_await h2_->next_body(piece);
+  switch (step) {
+    case H2Stream::Step::piece: co_return Step::piece;
+    case H2Stream::Step::end: co_return Step::end;
+    case H2Stream::Step::error: break;
+  }
+  co_return Step::error;
 }
 
 }  // namespace breakwater::upstream

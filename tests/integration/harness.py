@@ -580,3 +580,280 @@ class Certificates:
             f.write("subjectAltName=" + ",".join(["DNS:" + n for n in names] + ["IP:" + i for i in ips]) + "\n")
         run("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key, "-CAcreateserial",
             "-out", self.cert, "-days", "2", "-extfile", ext)
+
+
+# ---------------------------------------------------------------- HTTP/2 upstream
+
+class H2Upstream:
+    """An HTTP/2 server (python3-h2; run the test with /usr/bin/python3), h2c prior
+    knowledge, or TLS with ALPN when `tls` (a Certificates) is given. Paths:
+    /echo            200, the request body back; x-echo-* headers say what arrived
+                     (method, path, authority, scheme, and x-echo-headers: JSON of the fields)
+    /sha             200, "LENGTH SHA256" of the request body
+    /big/N           200, N deterministic bytes (flow control paced by the client's window)
+    /trailers        200, "ok", then trailers grpc-status: 0, x-trailer: yes
+    /interim         103 (Early Hints), then 200 "final"
+    /crlf            200 with CR LF in a field value (a response-splitting attempt)
+    /hold            held until `hold_until` streams are open at once (all
+                     connections), then answered 200 (so are later ones, at once)
+    anything else    200 "ok"
+    Knobs: max_streams (SETTINGS_MAX_CONCURRENT_STREAMS), refuse (the next N
+    streams get RST_STREAM(REFUSED_STREAM)), goaway (the next N streams get a
+    GOAWAY whose last stream id is below them, then the connection closes).
+    Counters: connections, streams, max_open (per connection), max_total_open,
+    sent, blocked (flow control stalls), requests [(headers dict, body)]."""
+
+    def __init__(self, port=None, tls=None, alpn=("h2",), max_streams=100):
+        import h2.config  # noqa: F401  (fails early under an interpreter without python3-h2)
+        self.port = port or free_port()
+        self.tls, self.alpn, self.max_streams = tls, alpn, max_streams
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.streams = 0
+        self.max_open = 0
+        self.max_total_open = 0
+        self.total_open = 0
+        self.requests = []
+        self.refuse = 0
+        self.refused = 0
+        self.goaway = 0
+        self.goaways = 0
+        self.hold_until = None
+        self.released = threading.Event()
+        self.graceful_goaway = 0  # the next N connections (to pass by) get GOAWAY(last stream taken); streams finish
+        self.sent = 0  # DATA payload bytes sent
+        self.blocked = 0  # times a response had bytes to send and no flow-control window
+        self.running = True
+        self.sock = listen_on(self.port)
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while self.running:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        import hashlib
+        import h2.config
+        import h2.connection
+        import h2.errors
+        import h2.events
+        import h2.settings
+        try:
+            if self.tls:
+                import ssl
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(self.tls.cert, self.tls.key)
+                ctx.set_alpn_protocols(list(self.alpn))
+                s.settimeout(5)
+                s = ctx.wrap_socket(s, server_side=True)
+                if s.selected_alpn_protocol() != "h2":
+                    time.sleep(0.2)
+                    s.close()
+                    return
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            s.close()
+            return
+        with self.lock:
+            self.connections += 1
+            self.conns.append(s)
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_outbound_headers=False,
+            normalize_outbound_headers=False))
+        conn.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams})
+        conn.initiate_connection()
+        s.sendall(conn.data_to_send())
+        state = {"open": set(), "reqs": {}, "out": {}, "held": [], "closing": False}
+
+        def respond(sid, status, headers, body, trailers=None, head=False):
+            if head:
+                conn.send_headers(sid, [(":status", str(status))] + headers, end_stream=True)
+                self._close_stream(state, sid)
+                return
+            conn.send_headers(sid, [(":status", str(status))] + headers, end_stream=False)
+            state["out"][sid] = [bytearray(body), trailers]
+
+        def flush():
+            for sid in list(state["out"]):
+                buf, trailers = state["out"][sid]
+                try:
+                    while buf:
+                        n = min(len(buf), conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                        if n <= 0:
+                            with self.lock:
+                                self.blocked += 1  # data to send, no window: the client holds us back
+                            break
+                        conn.send_data(sid, bytes(buf[:n]))
+                        del buf[:n]
+                        with self.lock:
+                            self.sent += n
+                    if not buf:
+                        if trailers:
+                            conn.send_headers(sid, trailers, end_stream=True)
+                        else:
+                            conn.end_stream(sid)
+                        del state["out"][sid]
+                        self._close_stream(state, sid)
+                except Exception:
+                    state["out"].pop(sid, None)
+                    self._close_stream(state, sid)
+
+        def answer(sid):
+            headers, body = state["reqs"].pop(sid)
+            h = {}
+            for k, v in headers:
+                k, v = k.decode() if isinstance(k, bytes) else k, v.decode() if isinstance(v, bytes) else v
+                h.setdefault(k, []).append(v)
+            with self.lock:
+                self.requests.append((h, bytes(body)))
+            path = h.get(":path", ["/"])[0]
+            if path.startswith("/hold"):
+                with self.lock:
+                    if self.hold_until is not None and self.total_open >= self.hold_until:
+                        self.released.set()
+                if not self.released.is_set():
+                    state["held"].append(sid)
+                    return
+            if path.startswith("/echo"):
+                fields = {k: v for k, v in h.items() if not k.startswith(":")}
+                respond(sid, 200, [("x-echo-method", h[":method"][0]), ("x-echo-path", path),
+                                   ("x-echo-authority", h.get(":authority", [""])[0]),
+                                   ("x-echo-scheme", h.get(":scheme", [""])[0]),
+                                   ("x-echo-headers", json.dumps(fields))], bytes(body))
+            elif path.startswith("/sha"):
+                respond(sid, 200, [], ("%d %s" % (len(body), hashlib.sha256(body).hexdigest())).encode())
+            elif path.startswith("/big/"):
+                n = int(path.split("/")[2])
+                data = (b"0123456789abcdef" * (n // 16 + 1))[:n]
+                respond(sid, 200, [("content-length", str(n))], data, head=h[":method"][0] == "HEAD")
+            elif path.startswith("/interim"):
+                conn.send_headers(sid, [(":status", "103"), ("link", "</a.css>; rel=preload")])
+                respond(sid, 200, [("x-final", "yes")], b"final")
+            elif path.startswith("/crlf"):
+                respond(sid, 200, [("x-bad", "a\r\nset-cookie: evil=1")], b"split")
+            elif path.startswith("/trailers"):
+                respond(sid, 200, [], b"ok", [("grpc-status", "0"), ("x-trailer", "yes")])
+            else:
+                respond(sid, 200, [("content-type", "text/plain")], b"ok")
+
+        try:
+            s.settimeout(0.02)
+            while self.running:
+                try:
+                    data = s.recv(65536)
+                    if not data:
+                        break
+                except (socket.timeout, ssl_timeout_errors()):
+                    data = None
+                if data:
+                    for ev in conn.receive_data(data):
+                        if isinstance(ev, h2.events.RequestReceived):
+                            sid = ev.stream_id
+                            with self.lock:
+                                self.streams += 1
+                                refuse = self.refuse > 0
+                                if refuse:
+                                    self.refuse -= 1
+                                    self.refused += 1
+                                goaway = not refuse and self.goaway > 0
+                                if goaway:
+                                    self.goaway -= 1
+                                    self.goaways += 1
+                            if refuse or (state.get("graceful") is not None and sid > state["graceful"]):
+                                conn.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+                                continue
+                            if goaway:
+                                conn.close_connection(error_code=0, last_stream_id=max(0, sid - 2))
+                                state["closing"] = True
+                                continue
+                            state["open"].add(sid)
+                            with self.lock:
+                                self.total_open += 1
+                                self.max_open = max(self.max_open, len(state["open"]))
+                                self.max_total_open = max(self.max_total_open, self.total_open)
+                            state["reqs"][sid] = [ev.headers, bytearray()]
+                            if ev.stream_ended:
+                                answer(sid)
+                        elif isinstance(ev, h2.events.DataReceived):
+                            if ev.stream_id in state["reqs"]:
+                                state["reqs"][ev.stream_id][1] += ev.data
+                            conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                        elif isinstance(ev, h2.events.StreamEnded):
+                            if ev.stream_id in state["reqs"]:
+                                answer(ev.stream_id)
+                        elif isinstance(ev, h2.events.StreamReset):
+                            state["reqs"].pop(ev.stream_id, None)
+                            state["out"].pop(ev.stream_id, None)
+                            if ev.stream_id in state["held"]:
+                                state["held"].remove(ev.stream_id)
+                            self._close_stream(state, ev.stream_id)
+                        elif isinstance(ev, h2.events.ConnectionTerminated):
+                            state["closing"] = True
+                if self.graceful_goaway > 0 and state.get("graceful") is None:
+                    # GOAWAY(NO_ERROR) naming the last stream taken: those in flight finish,
+                    # newer ones are refused (python-h2 cannot send more after its own GOAWAY).
+                    from hyperframe.frame import GoAwayFrame
+                    state["graceful"] = conn.highest_inbound_stream_id
+                    s.sendall(conn.data_to_send() + GoAwayFrame(stream_id=0, last_stream_id=state["graceful"],
+                                                                error_code=0).serialize())
+                    with self.lock:
+                        self.graceful_goaway -= 1
+                if state["held"] and self.released.is_set():
+                    held, state["held"] = state["held"], []
+                    for sid in held:
+                        respond(sid, 200, [], b"held")
+                elif state["held"] and self.hold_until is not None:
+                    with self.lock:
+                        if self.total_open >= self.hold_until:
+                            self.released.set()
+                flush()
+                out = conn.data_to_send()
+                if out:
+                    s.sendall(out)
+                if state["closing"]:
+                    time.sleep(0.05)
+                    break
+        except Exception:
+            pass
+        finally:
+            with self.lock:
+                self.total_open -= len(state["open"])
+                if s in self.conns:
+                    self.conns.remove(s)
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _close_stream(self, state, sid):
+        if sid in state["open"]:
+            state["open"].discard(sid)
+            with self.lock:
+                self.total_open -= 1
+
+    def stop(self):
+        self.running = False
+        self.released.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            conns = list(self.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def ssl_timeout_errors():
+    import ssl
+    return ssl.SSLWantReadError

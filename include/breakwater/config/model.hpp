@@ -56,6 +56,8 @@ struct ListenerConfig {
   bool operator==(const ListenerConfig&) const = default;
 };
 
+enum class UpstreamProtocol : std::uint8_t { http1, http2 };
+
 struct UpstreamConfig {
   std::string name;
   std::vector<HostPort> endpoints;
@@ -66,6 +68,7 @@ struct UpstreamConfig {
   std::string sni;      // empty: the endpoint's host
   std::string ca_file;  // empty: the system store
   bool verify = true;
+  UpstreamProtocol protocol = UpstreamProtocol::http1;  // http2: h2c prior knowledge, ALPN "h2" with tls
   bool operator==(const UpstreamConfig&) const = default;
 };
 

@@ -21,6 +21,14 @@ class Fields final {
     bytes_.append(name).append(value);
     spans_.push_back(s);
   }
+  // The same with the name in lower case (HTTP/2 field names).
+  void add_lower(std::string_view name, std::string_view value) {
+    Span s{static_cast<std::uint32_t>(bytes_.size()), static_cast<std::uint32_t>(name.size()),
+           static_cast<std::uint32_t>(value.size())};
+    for (char c : name) bytes_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);
+    bytes_.append(value);
+    spans_.push_back(s);
+  }
   // A value written in place: `write(std::string&)` appends it to the field's bytes.
   template <class Write>
   void add_with(std::string_view name, Write write) {

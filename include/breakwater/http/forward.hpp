@@ -63,6 +63,11 @@ struct UpstreamRequest {
 // Appends the head sent upstream: origin-form, HTTP/1.1, keep-alive.
 void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std::string& out);
 
+// The same request fields as build_upstream_head() as a list for HTTP/2: lower-case
+// names, no Host (it travels as :authority) and no pseudo-header; "te: trailers"
+// when the client offered trailers (SPEC §9).
+void build_upstream_fields(const RequestHead& req, const UpstreamRequest& up, Fields& out);
+
 struct ClientResponse {
   enum class Framing { none, length, chunked, until_close } framing = Framing::none;
   std::uint64_t length = 0;

@@ -17,12 +17,14 @@ struct TlsClient {
   std::shared_ptr<net::ssl::context> ctx;  // make_client_tls()
   std::string sni;                         // also the name verified against the certificate
   bool verify = true;
+  std::string alpn;  // a protocol to offer in ALPN ("h2"), or none
 };
 
 struct Connected {
   error_code ec;           // set on any failure
   bool timed_out = false;  // the deadline passed first (the socket was closed)
   bool in_tls = false;     // the TCP connection came up and the TLS handshake failed
+  std::string alpn;        // the protocol the server selected in ALPN, if any
   [[nodiscard]] bool ok() const { return !ec && !timed_out; }
 };
 

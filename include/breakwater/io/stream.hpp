@@ -23,8 +23,10 @@ class Stream final {
   // The protocol ALPN selected ("h2", "http/1.1"), empty without TLS or ALPN.
   [[nodiscard]] std::string_view alpn() const;
 
-  // Client side: SNI and, when `verify`, peer + host-name verification against `ctx`.
-  awaitable<error_code> tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify);
+  // Client side: SNI and, when `verify`, peer + host-name verification against `ctx`;
+  // `alpn`, a protocol to offer ("h2"), none when empty.
+  awaitable<error_code> tls_connect(std::shared_ptr<net::ssl::context> ctx, std::string sni, bool verify,
+                                    std::string alpn = {});
   // Server side (listener TLS termination).
   awaitable<error_code> tls_accept(std::shared_ptr<net::ssl::context> ctx);
 

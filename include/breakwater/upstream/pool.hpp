@@ -1,6 +1,7 @@
 #pragma once
 // Keep-alive connections to upstreams. Pools are per worker thread (no locks on
 // the hot path); the connection limit and round robin are shared by all workers.
+#include <array>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -15,7 +16,9 @@
 #include "breakwater/io/asio.hpp"
 #include "breakwater/io/stream.hpp"
 #include "breakwater/io/watchdog.hpp"
+#include "breakwater/http/forward.hpp"
 #include "breakwater/http/h1/parser.hpp"
+#include "breakwater/upstream/h2.hpp"
 #include "breakwater/policy/outcome.hpp"
 #include "breakwater/policy/time.hpp"
 
@@ -117,45 +120,89 @@ class Lease final {
   bool reusable_ = false;
 };
 
-// One request/response exchange with an upstream, on a connection lent by a pool.
-// The proxy sends bytes and reads a parsed head and decoded body pieces; it never
-// touches the connection's buffer. Destroyed without finish(true), the connection
-// is closed, not pooled.
+// One request/response exchange with an upstream, whatever its protocol: on an
+// HTTP/1.1 connection lent whole by a pool, or on an HTTP/2 stream of a shared
+// connection. The proxy sends a request head, body pieces and (HTTP/2) trailers,
+// and reads a response head, decoded body pieces and trailers; it never touches
+// a connection's buffer. Destroyed without finish(true), an HTTP/1.1 connection
+// is closed, not pooled; an unfinished HTTP/2 stream is reset (CANCEL).
 class UpstreamStream final {
  public:
   UpstreamStream() = default;
   explicit UpstreamStream(Lease lease) : lease_(std::move(lease)) {}
-  explicit operator bool() const { return static_cast<bool>(lease_); }
+  explicit UpstreamStream(std::shared_ptr<H2Stream> s) : h2_(std::move(s)) {}
+  explicit operator bool() const { return static_cast<bool>(lease_) || h2_ != nullptr; }
+  [[nodiscard]] config::UpstreamProtocol protocol() const {
+    return h2_ ? config::UpstreamProtocol::http2 : config::UpstreamProtocol::http1;
+  }
 
-  [[nodiscard]] bool reused() const { return lease_->reused; }  // came from the pool
-  [[nodiscard]] bool timed_out() const { return lease_->timed_out; }
-  // The connection is closed at `deadline` (reads and writes then fail with timed_out()).
-  void arm(TimePoint deadline) { lease_->arm(deadline); }
-  void disarm() { lease_->disarm(); }
+  [[nodiscard]] bool reused() const { return !h2_ && lease_->reused; }  // an HTTP/1.1 connection from the pool
+  [[nodiscard]] bool timed_out() const { return h2_ ? h2_->timed_out() : lease_->timed_out; }
+  // Not processed by the upstream (HTTP/2 REFUSED_STREAM or above a GOAWAY's last
+  // stream id): send it again on another connection; not an attempt.
+  [[nodiscard]] bool refused() const { return h2_ && h2_->refused(); }
+  // Reads and writes fail with timed_out() once `deadline` passes (HTTP/1.1: the
+  // connection is closed; HTTP/2: the stream is reset).
+  void arm(TimePoint deadline) {
+    if (h2_) return h2_->arm(deadline);
+    lease_->arm(deadline);
+  }
+  void disarm() {
+    if (h2_) return h2_->disarm();
+    lease_->disarm();
+  }
 
-  // Request bytes, as they are: resolves to (error, bytes written).
-  auto send(std::span<const net::const_buffer> bufs) { return lease_->stream.write(bufs); }
+  // The request head: `req`'s fields as the forwarding rules of SPEC §5 pass them,
+  // with what `up` says (method, path, Host / :authority, X-Forwarded-*, framing),
+  // and `body`; `end`: the body ends with it. HTTP/1.1 builds its head text in
+  // `scratch`. Resolves to (error, bytes of `body` taken).
+  awaitable<std::tuple<error_code, std::size_t>> send_head(const http::RequestHead& req,
+                                                          const http::UpstreamRequest& up, std::string& scratch,
+                                                          std::string_view body, bool end) {
+    if (h2_) return h2_->send_head(req, up, body, end);
+    scratch.clear();
+    http::build_upstream_head(req, up, scratch);
+    std::array<net::const_buffer, 2> bufs{net::buffer(scratch), net::buffer(body.data(), body.size())};
+    return lease_->stream.write(bufs);
+  }
+  // More of the request body; `end`: the last of it. HTTP/2 resolves once flow
+  // control took the bytes (backpressure). Resolves to (error, bytes).
+  awaitable<std::tuple<error_code, std::size_t>> send_body(std::span<const net::const_buffer> bufs, bool end) {
+    if (h2_) return h2_->send_body(bufs, end);
+    return lease_->stream.write(bufs);
+  }
+  // HTTP/2: ends the request body with trailers (send_body with end = false before).
+  // HTTP/1.1 requests go out with Content-Length: their trailers are dropped.
+  awaitable<error_code> send_trailers(const http::Fields& trailers);
 
-  enum class HeadStatus { response, failed, malformed };
+  enum class HeadStatus { response, failed, malformed, refused };
   struct HeadResult {
     HeadStatus status;
     bool received = false;  // a byte came back (a stale pooled connection sends none)
   };
   // The final response head (interim 1xx skipped); `head_request`: the request was HEAD.
-  awaitable<HeadResult> read_head(bool head_request);
-  [[nodiscard]] const http::ResponseHead& head() const { return lease_->head; }
+  awaitable<HeadResult> read_head(bool head_request) { return h2_ ? read_head_h2() : read_head_h1(head_request); }
+  [[nodiscard]] const http::ResponseHead& head() const { return h2_ ? h2_->head() : lease_->head; }
 
   // The response body as decoded pieces, whatever its framing; a piece stays valid
   // until the next call.
   enum class Step { piece, end, error };
-  awaitable<Step> next_body(std::string_view& piece);
-  // Done with the exchange: the connection is pooled when `reusable` and the
-  // response was read to its end with nothing after it.
+  awaitable<Step> next_body(std::string_view& piece) { return h2_ ? next_body_h2(piece) : next_body_h1(piece); }
+  // The response trailers, once next_body() said end (HTTP/1.1: none).
+  [[nodiscard]] const http::Fields& trailers() const;
+  // Done with the exchange: an HTTP/1.1 connection is pooled when `reusable` and
+  // the response was read to its end with nothing after it; an HTTP/2 stream not
+  // read to its end is reset (CANCEL), its connection stays.
   void finish(bool reusable);
 
  private:
   awaitable<error_code> read_more(std::size_t min);
+  awaitable<HeadResult> read_head_h1(bool head_request);
+  awaitable<Step> next_body_h1(std::string_view& piece);
+  awaitable<HeadResult> read_head_h2();
+  awaitable<Step> next_body_h2(std::string_view& piece);
   Lease lease_;
+  std::shared_ptr<H2Stream> h2_;
   http::BodyKind kind_ = http::BodyKind::none;
   std::uint64_t remaining_ = 0;
   http::h1::ChunkedDecoder dec_;
@@ -185,10 +232,14 @@ class UpstreamPool final : public std::enable_shared_from_this<UpstreamPool> {
   void evict_one();
   [[nodiscard]] const std::shared_ptr<UpstreamShared>& shared() const { return up_; }
   [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
-  [[nodiscard]] int idle_count() const { return idle_count_.load(std::memory_order_relaxed); }
+  [[nodiscard]] int idle_count() const {
+    return h2_ ? h2_->idle_count() : idle_count_.load(std::memory_order_relaxed);
+  }
 
  private:
+  friend class H2Pool;
   std::size_t pick_endpoint(TimePoint now);
+  std::unique_ptr<H2Pool> h2_;  // protocol = "http2": streams on shared connections
   net::any_io_executor ex_;
   std::shared_ptr<UpstreamShared> up_;
   std::vector<std::vector<std::shared_ptr<UpstreamConn>>> idle_;  // per endpoint, LIFO

@@ -77,6 +77,8 @@ TEST_CASE("the example config loads with the documented defaults") {
   REQUIRE(pay);
   CHECK(pay->tls);
   CHECK(pay->connect_timeout == 1s);
+  CHECK(pay->protocol == UpstreamProtocol::http1);
+  CHECK(c.find_upstream("local")->protocol == UpstreamProtocol::http1);
   REQUIRE(c.routes.size() == 2);
   auto& w = c.routes[0];
   CHECK(w.match.methods == std::vector<std::string>{"POST", "PUT", "PATCH", "DELETE"});
@@ -154,6 +156,20 @@ TEST_CASE("bad values are errors at the value") {
         "t.toml:2:11: 'backend' must be \"memory\" or \"redis\"");
   CHECK(only_error(std::string("[server]\nadmin = \"admin.local:1\"\n") + kMinimal) ==
         "t.toml:2:9: 'admin' must be an IP address and port, like \"127.0.0.1:9901\"");
+}
+
+TEST_CASE("an upstream's protocol") {
+  auto with = [](const std::string& line) {
+    std::string t(kMinimal);
+    t.insert(t.find("[[route]]"), line + "\n");
+    return t;
+  };
+  auto r = load(with("protocol = \"http2\""));
+  REQUIRE(r.ok());
+  CHECK(r.config.upstreams[0].protocol == UpstreamProtocol::http2);
+  CHECK(load(kMinimal).config.upstreams[0].protocol == UpstreamProtocol::http1);
+  CHECK(only_error(with("protocol = \"h2\"")) == "t.toml:8:12: 'protocol' must be \"http1\" or \"http2\"");
+  CHECK(only_error(with("protocol = 2")) == "t.toml:8:12: 'protocol' must be a string");
 }
 
 TEST_CASE("missing required keys") {

@@ -62,3 +62,41 @@ TEST_CASE("client framing follows the response, the request and the client's ver
   REQUIRE(parse_response_head(closed, false, r) == WireError::none);
   CHECK(client_framing(r, false, false, std::nullopt, true).framing == F::chunked);
 }
+
+TEST_CASE("HTTP/2 upstream fields: the same forwarding rules, lower-case names, no Host") {
+  const std::string text =
+      "POST /x?y=1 HTTP/1.1\r\nHost: orders:8080\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n"
+      "Keep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: h2c\r\nProxy-Authorization: x\r\n"
+      "X-Forwarded-For: 9.9.9.9\r\nX-Forwarded-Proto: https\r\nCookie: a=1; b=2\r\nX-Custom: Value\r\n"
+      "Content-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+  RequestHead h;
+  REQUIRE(parse_request_head(text, h) == WireError::none);
+  UpstreamRequest up;
+  up.method = "POST";
+  up.path_query = "/x?y=1";
+  up.host = "orders:8080";
+  up.client_ip = "1.2.3.4";
+  up.proto = "http";
+  up.request_id = "rid";
+  up.framing = UpstreamRequest::Framing::length;
+  up.length = 3;
+  Fields f;
+  build_upstream_fields(h, up, f);
+  std::string got;
+  for (auto x : f) got.append(x.name).append(": ").append(x.value).append("\n");
+  CHECK(got ==
+        "cookie: a=1; b=2\nx-custom: Value\nx-forwarded-for: 9.9.9.9, 1.2.3.4\nx-forwarded-proto: http\n"
+        "x-request-id: rid\nte: trailers\ncontent-length: 3\n");
+
+  // TE without trailers is not sent; a body-less POST says content-length: 0.
+  const std::string text2 = "POST / HTTP/1.1\r\nHost: a\r\nTE: gzip\r\n\r\n";
+  RequestHead h2;
+  REQUIRE(parse_request_head(text2, h2) == WireError::none);
+  up.framing = UpstreamRequest::Framing::none;
+  up.request_id = {};
+  Fields f2;
+  build_upstream_fields(h2, up, f2);
+  got.clear();
+  for (auto x : f2) got.append(x.name).append(": ").append(x.value).append("\n");
+  CHECK(got == "x-forwarded-for: 1.2.3.4\nx-forwarded-proto: http\ncontent-length: 0\n");
+}
