@@ -34,6 +34,7 @@ std::string encode(const StoredResponse& r) {
   std::string out = std::to_string(r.status);
   out.push_back('\n');
   for (auto& [n, v] : r.headers) out.append(n).append(":").append(v).append("\n");
+  for (auto& [n, v] : r.trailers) out.append("\x01").append(n).append(":").append(v).append("\n");
   out.push_back('\n');
   out.append(r.body);
   return out;
@@ -57,6 +58,11 @@ std::optional<StoredResponse> decode(std::string_view s) {
     if (line.empty()) break;
     auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    if (line.front() == '\x01') {
+      if (colon == 1) return std::nullopt;
+      r.trailers.emplace_back(std::string(line.substr(1, colon - 1)), std::string(line.substr(colon + 1)));
+      continue;
+    }
     r.headers.emplace_back(std::string(line.substr(0, colon)), std::string(line.substr(colon + 1)));
   }
   r.body = std::string(s);

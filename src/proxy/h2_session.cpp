@@ -356,12 +356,23 @@ awaitable<bool> H2Stream::replay(Exchange& ex, const policy::StoredResponse& r) 
   for (auto& [n, v] : r.headers) fields.emplace_back(http::to_lower(n), v);
   fields.emplace_back("idempotent-replayed", "true");
   add_extra(fields, ex);
-  fields.emplace_back("content-length", std::to_string(r.body.size()));
+  if (!ex.grpc) fields.emplace_back("content-length", std::to_string(r.body.size()));
   pipeline_.account(ex, r.status);
   ex.bytes_out = r.body.size();
+  // A gRPC answer is replayed whole: headers, messages, trailers (Trailers-Only stays so).
+  http::Fields t;
+  for (auto& [n, v] : r.trailers) t.add(n, v);
+  if (ex.grpc) {
+    http::ResponseHead h;
+    h.status = r.status;
+    for (auto& [n, v] : r.headers) h.headers.push_back({n, v});
+    pipeline_.settle_grpc(ex, h, t);
+  }
   bool head_only = ex.head.method == "HEAD";
-  if (!submit_head(r.status, fields, !head_only)) co_return false;
-  if (head_only) co_return true;
+  bool body = !head_only && (!r.body.empty() || !r.trailers.empty() || !ex.grpc);
+  if (!submit_head(r.status, fields, body)) co_return false;
+  if (!body) co_return true;
+  take_trailers(t);
   co_return co_await send_data(r.body, true);
 }
 
@@ -371,7 +382,7 @@ awaitable<bool> H2Stream::relay(Exchange& ex, upstream::UpstreamStream& body, Ti
   Capture cap;
   if (!co_await pipeline_.capture(ex, body, cap)) co_return false;
   // Not stored: the key is freed before the client sees the answer.
-  if (!cap.all && ex.idem.unsettled()) co_await pipeline_.release(ex);
+  if (ex.idem.unsettled()) co_await pipeline_.release(ex);
 
   std::vector<std::pair<std::string, std::string>> fields;
   std::string_view connection = resp.header("connection");
@@ -388,17 +399,21 @@ awaitable<bool> H2Stream::relay(Exchange& ex, upstream::UpstreamStream& body, Ti
   add_extra(fields, ex);
   pipeline_.account(ex, resp.status);
   using Step = upstream::UpstreamStream::Step;
-  bool no_body = head_request || resp.body == http::BodyKind::none || (cap.all && cap.body.empty());
+  // Trailers-Only (a gRPC status in the head) stays one HEADERS frame.
+  bool no_body = head_request || resp.body == http::BodyKind::none ||
+                 (cap.all && cap.body.empty() && body.trailers().empty());
   if (!submit_head(resp.status, fields, !no_body)) {
     body.finish(false);
     co_return false;
   }
   bool client_ok = true;
   auto step = cap.step;
+  std::string_view piece = cap.piece;
   if (no_body) {
-    if (!cap.all) step = co_await body.next_body(cap.piece);
+    if (!cap.all) step = co_await body.next_body(piece);
   } else if (cap.all) {
     ex.bytes_out = cap.body.size();
+    take_trailers(body.trailers());
     client_ok = co_await send_data(cap.body, true);
   } else {
     if (!cap.body.empty()) {
@@ -406,17 +421,34 @@ awaitable<bool> H2Stream::relay(Exchange& ex, upstream::UpstreamStream& body, Ti
       ex.bytes_out += cap.body.size();
     }
     bool have = cap.step == Step::piece && !cap.piece.empty();
-    std::string_view piece = cap.piece;
     while (client_ok) {
       if (!have && (step = co_await body.next_body(piece)) != Step::piece) break;
       have = false;
       client_ok = co_await send_data(piece, false);
       ex.bytes_out += piece.size();
     }
-    if (client_ok && step == Step::end) client_ok = co_await send_data({}, true);
+    if (client_ok && step == Step::end) {
+      take_trailers(body.trailers());  // response trailers reach HTTP/2 clients unchanged
+      client_ok = co_await send_data({}, true);
+    } else if (client_ok && ex.grpc && body.timed_out()) {
+      // The deadline passed after the headers went out: the call ends with deadline-exceeded.
+      http::Fields t;
+      t.add("grpc-status", "4");
+      t.add("grpc-message", "the upstream did not answer in time");
+      take_trailers(t);
+      pipeline_.settle_grpc(ex, resp, t);
+      client_ok = co_await send_data({}, true);
+      body.finish(false);
+      co_return client_ok;
+    }
   }
+  if (step == Step::end) pipeline_.settle_grpc(ex, resp, body.trailers());
   body.finish(client_ok && step == Step::end);
   co_return client_ok && step == Step::end;
+}
+
+void H2Stream::take_trailers(const http::Fields& t) {
+  for (auto [n, v] : t) trailers_.emplace_back(http::to_lower(n), std::string(v));
 }
 
 // ---------------------------------------------------------------- H2Connection

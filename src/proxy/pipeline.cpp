@@ -55,6 +55,29 @@ std::string random_token(std::mt19937_64& rng) {
   return t;
 }
 
+// How a gRPC call ended, from its trailers or a Trailers-Only head (SPEC §9).
+struct GrpcEnd {
+  int status = -1;
+  std::optional<policy::Duration> pushback;
+  bool pushback_refused = false;
+  void read(std::string_view name, std::string_view value) {
+    if (http::iequals(name, "grpc-status")) {
+      if (auto s = http::grpc::parse_status(value)) status = *s;
+    } else if (http::iequals(name, "grpc-retry-pushback-ms")) {
+      if (auto p = http::grpc::parse_pushback(value))
+        pushback = std::chrono::duration_cast<policy::Duration>(*p);
+      else
+        pushback_refused = true;  // negative or malformed: the server says do not retry
+    }
+  }
+  void read(const http::ResponseHead& head) {
+    for (auto& h : head.headers) read(h.name, h.value);
+  }
+  void read(const http::Fields& trailers) {
+    for (auto [n, v] : trailers) read(n, v);
+  }
+};
+
 void count(const Exchange& ex, IdempotencyOutcome o) {
   ex.route->metrics->idempotency[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
 }
@@ -120,7 +143,9 @@ int grpc_status_from_http(int status) {
 awaitable<bool> Pipeline::capture(Exchange& ex, upstream::UpstreamStream& s, Capture& c) {
   auto& resp = s.head();
   // A transfer coding besides chunked (gzip) travels in the framing header only, so it is not stored.
-  if (!ex.idem.locked || !policy::is_cacheable_status(resp.status) || resp.other_codings) co_return true;
+  // A gRPC call is stored by its status, known at the end (SPEC §9).
+  bool storable = ex.grpc ? resp.status == 200 : policy::is_cacheable_status(resp.status);
+  if (!ex.idem.locked || !storable || resp.other_codings) co_return true;
   using Step = upstream::UpstreamStream::Step;
   std::string_view piece;
   while ((c.step = co_await s.next_body(piece)) == Step::piece) {
@@ -140,7 +165,14 @@ awaitable<bool> Pipeline::capture(Exchange& ex, upstream::UpstreamStream& s, Cap
     co_return false;
   }
   c.all = c.step == Step::end;
-  if (c.all) co_await store_response(ex, resp, c.body);
+  if (c.all && ex.grpc) {
+    GrpcEnd g;
+    g.read(resp);
+    g.read(s.trailers());
+    if (g.status < 0) g.status = http::grpc::unknown;
+    if (!http::grpc::is_storable_status(g.status)) co_return true;  // the caller releases the key
+  }
+  if (c.all) co_await store_response(ex, resp, c.body, &s.trailers());
   co_return true;
 }
 
@@ -329,8 +361,11 @@ awaitable<void> Pipeline::release(Exchange& ex) {
   (void)co_await ex.snap->store->handle(worker_.index).idem_release(ex.idem.key, ex.idem.token);
 }
 
-awaitable<void> Pipeline::store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body) {
-  policy::StoredResponse stored{resp.status, {}, std::string(body)};
+awaitable<void> Pipeline::store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body,
+                                         const http::Fields* trailers) {
+  policy::StoredResponse stored{resp.status, {}, std::string(body), {}};
+  if (trailers)
+    for (auto [n, v] : *trailers) stored.trailers.emplace_back(std::string(n), std::string(v));
   std::string_view connection = resp.header("connection");
   for (auto& h : resp.headers) {
     if (http::is_hop_by_hop(h.name, connection) || http::iequals(h.name, "content-length") ||
@@ -354,7 +389,45 @@ struct Pipeline::Attempt {
   policy::AttemptOutcome outcome;
   upstream::UpstreamStream stream;  // with the response head, when outcome is a response
   bool client_failed = false;
+  std::optional<policy::Duration> pushback;  // grpc-retry-pushback-ms
+  bool pushback_refused = false;
 };
+
+// The response headers of a gRPC call are held until the first message or the
+// trailers (SPEC §9): an answer with no message yet is still retryable by its status.
+awaitable<bool> Pipeline::peek_grpc(Exchange& ex, upstream::UpstreamStream& s, Attempt& out) {
+  GrpcEnd g;
+  g.read(s.head());  // Trailers-Only
+  if (g.status < 0 && ex.head.method != "HEAD") {
+    std::string_view piece;
+    auto step = co_await s.next_body(piece);
+    if (step == upstream::UpstreamStream::Step::error) co_return false;
+    if (step == upstream::UpstreamStream::Step::end) {
+      g.read(s.trailers());
+      if (g.status < 0) g.status = http::grpc::unknown;  // a 200 that ends without one
+    }
+    s.unread(step, piece);
+  }
+  out.outcome.grpc_status = g.status;
+  out.pushback = g.pushback;
+  out.pushback_refused = g.pushback_refused;
+  co_return true;
+}
+
+void Pipeline::settle_grpc(Exchange& ex, const http::ResponseHead& head, const http::Fields& trailers) {
+  if (!ex.grpc) return;
+  GrpcEnd g;
+  g.read(head);
+  g.read(trailers);
+  if (head.status == 200 && g.status < 0) g.status = http::grpc::unknown;
+  if (g.status >= 0) ex.grpc_status = g.status;
+  if (!ex.held_call) return;
+  auto& rt = *ex.route;
+  policy::AttemptOutcome o{policy::AttemptKind::response, head.status, g.status};
+  ex.held_call->record(is_failure(rt, o), ex.held_took, policy::Clock::now());
+  rt.metrics->count_attempt(label(rt, o));
+  ex.held_call.reset();
+}
 
 awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
   auto& rt = *ex.route;
@@ -386,6 +459,13 @@ awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
       out.client_failed = true;
       co_return out;  // the breaker call is cancelled on the way out
     }
+    if (ex.grpc && a.outcome.kind == policy::AttemptKind::response && a.outcome.status == 200 &&
+        a.outcome.grpc_status < 0) {
+      // A message is on its way: the call is committed, and the breaker records it at the trailers.
+      ex.held_call.emplace(std::move(call));
+      ex.held_took = ended - started;
+      break;
+    }
     call.record(is_failure(rt, a.outcome), ended - started, ended);
     rt.metrics->count_attempt(label(rt, a.outcome));
     if (!retry) break;
@@ -398,6 +478,8 @@ awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
     if (a.outcome.kind == policy::AttemptKind::response) {
       in.sidecar_rejection = !a.stream.head().header("x-breakwater").empty();
       in.retry_after = policy::parse_retry_after(a.stream.head().header("retry-after"));
+      in.pushback = a.pushback;
+      in.pushback_refused = a.pushback_refused;
     }
     in.time_left = out.deadline - ended;
     in.u01 = std::uniform_real_distribution<double>(0.0, 1.0)(worker_.rng);
@@ -480,6 +562,14 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
       up.framing = http::UpstreamRequest::Framing::length;
       up.length = ex.body.size();
     }
+    if (ex.grpc) {  // the service behind sees the real remaining deadline (SPEC §9)
+      ex.grpc_timeout = http::grpc::format_timeout(deadline - policy::Clock::now());
+      auto* t = const_cast<http::Header*>(ex.head.find("grpc-timeout"));
+      if (t)
+        t->value = ex.grpc_timeout;
+      else
+        ex.head.headers.push_back({"grpc-timeout", ex.grpc_timeout});
+    }
     if (auto [ec, n] = co_await s.send_head(ex.head, up, ex.up_head, ex.body, !streaming); ec) {
       if (stale() || s.refused()) continue;
       out.outcome = {failed(), 0};
@@ -501,6 +591,10 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
     switch (head.status) {
       case upstream::UpstreamStream::HeadStatus::response:
         out.outcome = {policy::AttemptKind::response, s.head().status};
+        if (ex.grpc && s.head().status == 200 && !co_await peek_grpc(ex, s, out)) {
+          out.outcome = {failed(), 0};
+          co_return;
+        }
         out.stream = std::move(s);
         co_return;
       case upstream::UpstreamStream::HeadStatus::malformed:

@@ -103,7 +103,7 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
 
   // Not stored (not storable, or larger than max_response): free the key before the
   // client sees the answer, so a retry right after it runs again.
-  if (!captured_all && ex.idem.unsettled()) co_await pipeline_.release(ex);
+  if (ex.idem.unsettled()) co_await pipeline_.release(ex);
   bool head_request = ex.head.method == "HEAD";
   auto cr = http::client_framing(resp, http10, head_request,
                                  captured_all ? std::optional<std::uint64_t>(captured.size()) : std::nullopt, keep);
@@ -142,6 +142,7 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
     }
   }
   bool upstream_ok = step == Step::end;
+  if (upstream_ok) pipeline_.settle_grpc(ex, resp, body.trailers());  // HTTP/1.1 clients get no trailers
   body.finish(client_ok);
   set_deadline(TimePoint::max());
   co_return client_ok && upstream_ok && cr.keep_alive;

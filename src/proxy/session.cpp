@@ -39,6 +39,8 @@ void Exchange::reset() {
   grpc_status = -1;
   grpc = false;
   deadline = {};
+  grpc_timeout.clear();
+  held_call.reset();
   extra_headers.clear();
   place.reset();
   idem = Idempotency{};

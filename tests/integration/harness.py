@@ -592,6 +592,7 @@ class H2Upstream:
     /sha             200, "LENGTH SHA256" of the request body
     /big/N           200, N deterministic bytes (flow control paced by the client's window)
     /trailers        200, "ok", then trailers grpc-status: 0, x-trailer: yes
+    /stall           200 application/grpc, one gRPC message "hello", then nothing more
     /interim         103 (Early Hints), then 200 "final"
     /crlf            200 with CR LF in a field value (a response-splitting attempt)
     /hold            held until `hold_until` streams are open at once (all
@@ -740,6 +741,9 @@ class H2Upstream:
                 respond(sid, 200, [("x-bad", "a\r\nset-cookie: evil=1")], b"split")
             elif path.startswith("/trailers"):
                 respond(sid, 200, [], b"ok", [("grpc-status", "0"), ("x-trailer", "yes")])
+            elif path.startswith("/stall"):  # a gRPC message, then nothing more, ever
+                conn.send_headers(sid, [(":status", "200"), ("content-type", "application/grpc")])
+                conn.send_data(sid, b"\x00\x00\x00\x00\x05hello")
             else:
                 respond(sid, 200, [("content-type", "text/plain")], b"ok")
 

@@ -24,9 +24,11 @@ struct StoredResponse {
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> trailers;  // a gRPC call's (SPEC §9)
   bool operator==(const StoredResponse&) const = default;
 };
 // "STATUS\nname:value\n...\n\nBODY"; header lines never hold CR or LF (the parser refuses them).
+// A trailer line starts with \x01, which no field name holds (records without trailers read as before).
 [[nodiscard]] std::string encode(const StoredResponse& r);
 [[nodiscard]] std::optional<StoredResponse> decode(std::string_view s);
 

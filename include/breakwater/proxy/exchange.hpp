@@ -41,6 +41,11 @@ struct Exchange {
   int grpc_status = -1;  // a gRPC call's status (SPEC §9), -1 when not a gRPC call or unknown yet
   bool grpc = false;     // the request is a gRPC call (its content-type)
   TimePoint deadline{};  // the route timeout, lowered by grpc-timeout
+  std::string grpc_timeout;  // the grpc-timeout sent with the current attempt (the time left)
+  // A gRPC call relayed before its status was known: the breaker records it at the
+  // trailers (SPEC §9); cancelled if the response never ends.
+  std::optional<BreakerCall> held_call;
+  policy::Duration held_took{};  // to the response headers (what "slow" measures)
   http::Fields extra_headers;  // added to the response sent to the client
   // Scratch of this request, reused by the next one on the same connection.
   std::string descriptor;  // rate-limit descriptor

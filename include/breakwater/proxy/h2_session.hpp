@@ -61,6 +61,7 @@ class H2Stream final : public ClientSide {
   bool submit_head(int status, const std::vector<std::pair<std::string, std::string>>& fields, bool body);
   // Queues response DATA; waits while more than a window's worth is queued.
   awaitable<bool> send_data(std::string_view piece, bool end);
+  void take_trailers(const http::Fields& t);
   void add_extra(std::vector<std::pair<std::string, std::string>>& fields, const Exchange& ex) const;
   void build_head(Exchange& ex);
 

@@ -56,7 +56,7 @@ int grpc_status_from_http(int status);
 // A response read whole for idempotency storage, as far as it went (SPEC §3 step 8).
 struct Capture {
   std::string body;           // read so far
-  bool all = false;           // the whole body, and stored
+  bool all = false;           // the whole body was read (stored when storable)
   upstream::UpstreamStream::Step step = upstream::UpstreamStream::Step::end;
   std::string_view piece;     // step == piece: the piece that did not fit (not in `body`)
 };
@@ -103,8 +103,12 @@ class Pipeline final {
   // Stage 8: reads a storable response whole (up to max_response) and stores it before
   // the client sees it. False when the upstream failed meanwhile: the client was answered.
   awaitable<bool> capture(Exchange& ex, upstream::UpstreamStream& s, Capture& c);
+  // A gRPC call's end: its status from the trailers (or a Trailers-Only head), a
+  // breaker record held since the headers, the attempt counted (SPEC §9).
+  void settle_grpc(Exchange& ex, const http::ResponseHead& head, const http::Fields& trailers);
   // Stage 8: a storable response, read whole, is kept before the client sees it.
-  awaitable<void> store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body);
+  awaitable<void> store_response(Exchange& ex, const http::ResponseHead& resp, std::string_view body,
+                                 const http::Fields* trailers = nullptr);
   // Stage 8, otherwise: the key is freed so a retry can run again.
   awaitable<void> release(Exchange& ex);
   awaitable<bool> answer(Exchange& ex, const Verdict& v);
@@ -121,6 +125,7 @@ class Pipeline final {
   awaitable<Verdict> idempotency(Exchange& ex);
   struct Attempt;
   awaitable<void> attempt(Exchange& ex, TimePoint deadline, Attempt& out);
+  awaitable<bool> peek_grpc(Exchange& ex, upstream::UpstreamStream& s, Attempt& out);
 
   Server& server_;
   Worker& worker_;

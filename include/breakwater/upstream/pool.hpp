@@ -187,7 +187,17 @@ class UpstreamStream final {
   // The response body as decoded pieces, whatever its framing; a piece stays valid
   // until the next call.
   enum class Step { piece, end, error };
-  awaitable<Step> next_body(std::string_view& piece) { return h2_ ? next_body_h2(piece) : next_body_h1(piece); }
+  awaitable<Step> next_body(std::string_view& piece) {
+    if (held_) return next_held(piece);
+    return h2_ ? next_body_h2(piece) : next_body_h1(piece);
+  }
+  // Gives back what the last next_body() returned: the next call returns it again
+  // (a gRPC response is peeked at before it is relayed, SPEC §9).
+  void unread(Step step, std::string_view piece) {
+    held_ = true;
+    held_step_ = step;
+    held_piece_ = piece;
+  }
   // The response trailers, once next_body() said end (HTTP/1.1: none).
   [[nodiscard]] const http::Fields& trailers() const;
   // Done with the exchange: an HTTP/1.1 connection is pooled when `reusable` and
@@ -201,7 +211,15 @@ class UpstreamStream final {
   awaitable<Step> next_body_h1(std::string_view& piece);
   awaitable<HeadResult> read_head_h2();
   awaitable<Step> next_body_h2(std::string_view& piece);
+  awaitable<Step> next_held(std::string_view& piece) {
+    held_ = false;
+    piece = held_piece_;
+    co_return held_step_;
+  }
   Lease lease_;
+  bool held_ = false;
+  Step held_step_ = Step::end;
+  std::string_view held_piece_;
   std::shared_ptr<H2Stream> h2_;
   http::BodyKind kind_ = http::BodyKind::none;
   std::uint64_t remaining_ = 0;
