@@ -72,7 +72,15 @@ TEST_CASE("the example config loads with the documented defaults") {
   REQUIRE(c.listeners.size() == 2);
   CHECK(c.listeners[1].max_connections == 10000);  // defaults to the first example's value
   CHECK(c.listeners[1].max_body == 8u * 1024 * 1024);
-  REQUIRE(c.upstreams.size() == 2);
+  CHECK(c.listeners[0].http2);
+  CHECK(c.listeners[1].http2);  // defaults to the first example's value
+  CHECK(c.listeners[1].max_concurrent_streams == 100);
+  REQUIRE(c.upstreams.size() == 3);
+  auto* inv = c.find_upstream("inventory");
+  REQUIRE(inv);
+  CHECK(inv->protocol == UpstreamProtocol::http2);
+  REQUIRE(c.routes.size() == 3);
+  CHECK(c.routes[2].retry->retry_on.grpc_statuses == (breakwater::policy::grpc_bit(14) | breakwater::policy::grpc_bit(8)));
   auto* pay = c.find_upstream("payments");
   REQUIRE(pay);
   CHECK(pay->tls);

@@ -40,3 +40,17 @@ TEST_CASE("stored responses round-trip, bodies are binary-safe") {
   CHECK_FALSE(decode("200\nbroken"));
   CHECK(decode("204\n\n")->body.empty());
 }
+
+TEST_CASE("a stored gRPC answer keeps its trailers; records without trailers read as before") {
+  StoredResponse r{200, {{"content-type", "application/grpc"}}, std::string("\0\0\0\0\x02ok", 7),
+                   {{"grpc-status", "5"}, {"grpc-message", "not found"}}};
+  auto back = decode(encode(r));
+  REQUIRE(back);
+  CHECK(*back == r);
+  StoredResponse plain{201, {{"x-a", "1"}}, "body", {}};
+  auto p = decode(encode(plain));
+  REQUIRE(p);
+  CHECK(*p == plain);
+  CHECK(p->trailers.empty());
+  CHECK_FALSE(decode("200\n\x01:v\n\nbody"));  // a trailer without a name
+}
