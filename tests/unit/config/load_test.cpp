@@ -87,7 +87,7 @@ TEST_CASE("the example config loads with the documented defaults") {
   CHECK(pay->connect_timeout == 1s);
   CHECK(pay->protocol == UpstreamProtocol::http1);
   CHECK(c.find_upstream("local")->protocol == UpstreamProtocol::http1);
-  REQUIRE(c.routes.size() == 2);
+  REQUIRE(c.routes.size() == 3);
   auto& w = c.routes[0];
   CHECK(w.match.methods == std::vector<std::string>{"POST", "PUT", "PATCH", "DELETE"});
   REQUIRE(w.rate_limit);
