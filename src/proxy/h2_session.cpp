@@ -488,9 +488,7 @@ awaitable<void> H2Connection::run(std::string initial) {
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs.get(), on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs.get(), on_frame_send);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs.get(), on_invalid_frame);
-  auto opt = http::h2::make_options();
-  // nghttp2's own reset limiter sits above ours, which answers first with ENHANCE_YOUR_CALM.
-  nghttp2_option_set_stream_reset_rate_limit(opt.get(), 1000, 33);
+  auto opt = http::h2::make_server_options();
   nghttp2_session* s = nullptr;
   if (nghttp2_session_server_new2(&s, cbs.get(), this, opt.get()) != 0) co_return;
   ng_.reset(s);

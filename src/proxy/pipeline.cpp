@@ -591,9 +591,12 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
     switch (head.status) {
       case upstream::UpstreamStream::HeadStatus::response:
         out.outcome = {policy::AttemptKind::response, s.head().status};
-        if (ex.grpc && s.head().status == 200 && !co_await peek_grpc(ex, s, out)) {
-          out.outcome = {failed(), 0};
-          co_return;
+        if (ex.grpc && s.head().status == 200) {
+          bool peeked = co_await peek_grpc(ex, s, out);
+          if (!peeked) {
+            out.outcome = {failed(), 0};
+            co_return;
+          }
         }
         out.stream = std::move(s);
         co_return;

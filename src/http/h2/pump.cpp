@@ -2,17 +2,6 @@
 
 namespace breakwater::http::h2 {
 
-OptionPtr make_options() {
-  nghttp2_option* o = nullptr;
-  nghttp2_option_new(&o);
-  nghttp2_option_set_no_auto_window_update(o, 1);
-  nghttp2_option_set_no_closed_streams(o, 1);
-  nghttp2_option_set_max_settings(o, 32);
-  nghttp2_option_set_max_outbound_ack(o, 1000);
-  nghttp2_option_set_max_continuations(o, 8);
-  return OptionPtr(o);
-}
-
 awaitable<void> Pump::run(nghttp2_session* session, std::string initial) {
   ng_ = session;
   writing_ = true;
