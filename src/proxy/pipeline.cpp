@@ -446,7 +446,9 @@ awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out
     up.client_ip = client_.client_ip();
     up.proto = client_.is_tls() ? "https" : "http";
     up.request_id = ex.request_id;
-    if (streaming) {
+    if (streaming && ex.head.body == http::BodyKind::chunked) {
+      up.framing = http::UpstreamRequest::Framing::chunked;  // an HTTP/2 body without content-length
+    } else if (streaming) {
       up.framing = http::UpstreamRequest::Framing::length;
       up.length = ex.head.content_length;
     } else if (ex.body_mode == Exchange::BodyMode::buffered) {
