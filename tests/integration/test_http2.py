@@ -123,6 +123,16 @@ class BothSides(H2Case):
         for k, _ in r.headers:
             self.assertNotIn(k, HOP_BY_HOP)
 
+    def test_head_and_path_normalization(self):
+        c = self.h2()
+        r = c.response(c.request("HEAD", "/api/big/100"))
+        # (The test upstream answers HEAD with Content-Length: 0; it passes through as sent.)
+        self.assertEqual((r.status, r.header("content-length"), bytes(r.body), r.ended), (200, "0", b"", True))
+        # §5's normalization applies to :path as to a request line; the query is never touched.
+        r = c.get("/api/./x/../%65cho//?q=%2e")
+        self.assertEqual(self.echo(r)["target"], "/api/echo/?q=%2e")
+        self.assertEqual([q[0] for q in self.upstream.requests], ["HEAD", "GET"])
+
     def test_access_log_protocol_and_data_bytes(self):
         c = self.h2()
         body = os.urandom(1234)
@@ -282,6 +292,25 @@ class TLS(H2Case):
         self.assertEqual(protocols, ["HTTP/1.1", "HTTP/1.1", "HTTP/2", "HTTP/2"])
 
 
+class TLSWithoutHTTP2(H2Case):
+    def setUp(self):
+        self.certs = Certificates()
+        self.listener_extra = 'tls_cert = "%s"\ntls_key = "%s"\nhttp2 = false' % (self.certs.cert, self.certs.key)
+        super().setUp()
+
+    def test_alpn_never_selects_h2(self):
+        import socket
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.certs.ca)
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.port)), server_hostname="localhost") as s:
+            self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
+        rc, out, err = curl("--http2", "--cacert", self.certs.ca, "--resolve", "localhost:%d:127.0.0.1" % self.port,
+                            "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                            "https://localhost:%d/api/ok" % self.port)
+        self.assertEqual((rc, out), (0, b"1.1 200"), err)
+
+
 # ---------------------------------------------------------------- strictness
 
 MALFORMED = {
@@ -413,7 +442,10 @@ class ConcurrentStreams(H2Case):
         self.check_refused(c, sids)
         self.assertEqual(self.upstream.hits("/api/slow"), 4)
 
-    @unittest.expectedFailure  # nghttp2 1.52 treats it as a connection error once SETTINGS is acknowledged
+    # Known bug, left for the lead (see the report): once the client has acknowledged SETTINGS,
+    # nghttp2 1.52 treats a stream over the limit as a connection error (GOAWAY(PROTOCOL_ERROR),
+    # nghttp2_session_on_request_headers_received) and the streams in flight die with it.
+    @unittest.expectedFailure
     def test_extra_streams_refused_after_settings_ack(self):
         c = self.raw()
         c.send(frame(PING, 0, 0, b"12345678"))
