@@ -523,6 +523,16 @@ class Floods(H2Case):
         self.assert_calm(c, b)
         self.assertEqual(self.upstream.hits("/api/ok"), 4)  # the bystanders' only
 
+    def test_connection_error_gets_goaway_protocol_error(self):
+        b = self.bystander()
+        c = self.raw()
+        c.send(frame(0, END_STREAM, 0, b"data on stream 0"))  # DATA on stream 0: a connection error
+        self.assertTrue(c.read_until_closed(5))
+        self.assertEqual(c.goaway() and c.goaway()[0], PROTOCOL_ERROR)
+        self.assertEqual(self.bw.metric("breakwater_http2_goaways_total", reason="protocol_error"), 1)
+        self.assertEqual(self.bw.metric("breakwater_http2_goaways_total", reason="enhance_your_calm"), 0)
+        self.assertEqual(b.get("/api/ok").status, 200)
+
     def test_memory_stays_bounded_under_repeated_floods(self):
         rss0 = rss_kib(self.bw.proc.pid)
         for round_ in range(5):
