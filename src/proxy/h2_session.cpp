@@ -224,7 +224,11 @@ awaitable<bool> H2Stream::pump_body(Exchange& ex, upstream::UpstreamStream& s, b
   std::uint64_t sent = 0;
   bool ended = false;  // the upstream body was ended with the last piece
   for (;;) {
-    if (!in_.empty()) {
+    // With content-length framing the upstream holds a whole request once its last byte
+    // arrives: that byte waits for END_STREAM, so a stream whose DATA overruns its declared
+    // length (reset by nghttp2) never reaches the upstream as a complete request.
+    bool hold = ex.head.body == http::BodyKind::length && !in_end_ && sent + in_.size() >= ex.head.content_length;
+    if (!in_.empty() && !hold) {
       if (sent + in_.size() > ex.listener->max_body) {
         client_failed = true;
         co_return false;
@@ -253,7 +257,7 @@ awaitable<bool> H2Stream::pump_body(Exchange& ex, upstream::UpstreamStream& s, b
       client_failed = true;
       co_return false;
     }
-    if (in_.empty()) co_await wait_in();
+    if (in_.empty() || hold) co_await wait_in();
   }
   if (chunked) {
     std::array<net::const_buffer, 1> last{net::buffer("0\r\n\r\n", 5)};

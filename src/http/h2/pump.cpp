@@ -39,7 +39,12 @@ bool Pump::feed(const char* data, std::size_t n) {
   auto rv = nghttp2_session_mem_recv(ng_, reinterpret_cast<const std::uint8_t*>(data), n);
   kick();
   if (rv < 0) {
-    // A fatal error (bad preface, a flood nghttp2 caught): what is queued still goes out.
+    // A fatal error (bad preface, a flood nghttp2 caught): nghttp2 queues no GOAWAY for
+    // it, so one says why (RFC 9113 §5.4.1), and what is queued still goes out.
+    bool flood = rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+    nghttp2_session_terminate_session(ng_, flood                               ? NGHTTP2_ENHANCE_YOUR_CALM
+                                           : rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? NGHTTP2_PROTOCOL_ERROR
+                                                                                : NGHTTP2_INTERNAL_ERROR);
     finish();
     return false;
   }
