@@ -123,6 +123,10 @@ std::string render_metrics(const RouteRegistry& registry, const Snapshot& snap) 
   labeled_counter(out, "breakwater_idempotency_total", "Idempotency-Key outcomes.", routes,
                   &RouteMetrics::idempotency, "outcome", kIdempotencyOutcomeLabels);
 
+  labeled_counter(out, "breakwater_store_fallback_total",
+                  "Decisions taken with this instance's memory while the store failed (on_error = \"local\").", routes,
+                  &RouteMetrics::fallback, "policy", kFallbackPolicyLabels);
+
   header(out, "breakwater_store_errors_total", "counter", "Store calls that failed or timed out.");
   sample(out, "breakwater_store_errors_total", "", static_cast<double>(get(registry.global.store_errors)));
 

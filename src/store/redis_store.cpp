@@ -233,7 +233,10 @@ awaitable<Result<bool>> RedisStore::Handle::idem_release(std::string key, std::s
 }
 
 RedisStore::RedisStore(const config::StoreConfig& cfg, std::vector<std::unique_ptr<RedisClient>> clients)
-    : url_(cfg.url), timeout_(cfg.timeout), clients_(std::move(clients)) {
+    : backend_(cfg.backend),
+      url_(cfg.url),
+      sentinel_master_(cfg.sentinel_master),
+      timeout_(cfg.timeout), clients_(std::move(clients)), local_(cfg.memory_max) {
   for (auto& c : clients_) handles_.push_back(std::make_unique<Handle>(*c));
 }
 
