@@ -2,7 +2,7 @@
 # Installs the Debian packages breakwater needs to build and test, when missing.
 # Sourced by run.sh and test.sh; runs apt-get only if something is absent.
 bw_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libtomlplusplus-dev libhiredis-dev
-             libssl-dev openssl doctest-dev libbenchmark-dev redis-server python3 curl)
+             libssl-dev openssl doctest-dev libbenchmark-dev redis-server redis-sentinel python3 curl)
 
 bw_ensure_packages() {
   local missing=()
