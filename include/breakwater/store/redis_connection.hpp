@@ -35,7 +35,11 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   void stop();  // thread-safe
   // A command in RESP form (see format_command), answered within `timeout`:
   // unavailable when not connected or the connection dropped before the reply.
-  awaitable<Result<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout);
+  // `leading`: that many commands come first in `resp` (ASKING before a
+  // command for a slot being imported); their replies are discarded.
+  awaitable<Result<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0);
+  // A sentinel may ask for no password: then the url's credentials are not needed (SPEC §6).
+  void set_auth_optional() { auth_optional_ = true; }
   [[nodiscard]] bool ready() const { return ready_; }
   [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
 
@@ -53,7 +57,7 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   awaitable<bool> connect();
   awaitable<void> read_replies();
   awaitable<Result<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
-  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout);
+  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0);
   void schedule_flush();
   void flush();
   void arm_deadline(policy::TimePoint at);
@@ -78,6 +82,7 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   bool connected_ = false;
   std::atomic<bool> ready_{false};  // also read by a reload waiting for a new client
   bool stopped_ = false;
+  bool auth_optional_ = false;
   std::uint64_t generation_ = 0;
 };
 

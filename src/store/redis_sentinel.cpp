@@ -1,0 +1,146 @@
+#include "breakwater/store/redis_sentinel.hpp"
+
+#include <atomic>
+
+#include "breakwater/log.hpp"
+#include "breakwater/store/redis_node.hpp"
+#include "breakwater/store/topology_refresh.hpp"
+
+namespace breakwater::store {
+
+struct RedisSentinel::Core final : std::enable_shared_from_this<Core> {
+  Core(net::any_io_executor e, std::vector<config::RedisUrl> s, std::string name, policy::Duration t)
+      : ex(std::move(e)),
+        urls(std::move(s)),
+        master_name(std::move(name)),
+        timeout(t),
+        // Asked every second, and at most every 100 ms when a call fails.
+        refresh(ex, std::chrono::seconds(1), std::chrono::milliseconds(100)) {}
+
+  net::any_io_executor ex;
+  std::vector<config::RedisUrl> urls;  // the sentinels; credentials and db serve the master too
+  std::string master_name;
+  policy::Duration timeout;
+  std::vector<std::shared_ptr<RedisNode>> sentinels;
+  std::size_t next_sentinel = 0;  // the one that answered last is asked first
+  std::shared_ptr<RedisNode> master;
+  std::string master_at;  // "host:port"
+  TopologyRefresh refresh;
+  std::atomic<bool> has_master{false};
+  bool stopped = false;
+
+  static awaitable<void> run(std::shared_ptr<Core> self) {
+    for (auto url : self->urls) {
+      url.db = 0;  // a sentinel has no databases to select
+      self->sentinels.push_back(std::make_shared<RedisNode>(self->ex, url, self->timeout, true));
+    }
+    while (co_await self->refresh.due()) {
+      if (!co_await self->follow()) self->refresh.request();
+    }
+  }
+
+  // Asks the sentinels in turn where the master is; moves there once ROLE says it is a master.
+  awaitable<bool> follow() {
+    std::string ask;
+    format_command(ask,
+                   std::array<std::string_view, 3>{"SENTINEL", "get-master-addr-by-name", master_name}.data(), 3);
+    auto limit = std::max<policy::Duration>(timeout, std::chrono::milliseconds(500));
+    for (std::size_t i = 0; i < sentinels.size(); ++i) {
+      auto at = (next_sentinel + i) % sentinels.size();
+      auto s = sentinels[at];
+      if (!s->ready()) continue;
+      auto r = co_await s->command(ask, limit);
+      if (stopped) co_return true;
+      if (!r || r->type != RedisReply::Type::array || r->elements.size() != 2) continue;  // not known to this one
+      next_sentinel = at;
+      auto addr = r->elements[0].str + ":" + r->elements[1].str;
+      if (addr == master_at && master) co_return true;
+      co_return co_await switch_to(r->elements[0].str, r->elements[1].str, addr);
+    }
+    co_return false;
+  }
+
+  awaitable<bool> switch_to(const std::string& host, const std::string& port, const std::string& addr) {
+    auto url = urls.front();
+    url.host = host;
+    try {
+      url.port = static_cast<std::uint16_t>(std::stoul(port));
+    } catch (...) {
+      co_return false;
+    }
+    auto candidate = std::make_shared<RedisNode>(ex, url, timeout);
+    // Connected (AUTH, SELECT, PING) within a second, or asked again on the next round.
+    net::steady_timer poll(ex);
+    auto give_up = policy::Clock::now() + std::chrono::seconds(1);
+    while (!candidate->ready() && !stopped && policy::Clock::now() < give_up) {
+      poll.expires_after(std::chrono::milliseconds(10));
+      co_await poll.async_wait(use_nothrow);
+    }
+    std::string role;
+    format_command(role, std::array<std::string_view, 1>{"ROLE"}.data(), 1);
+    auto r = candidate->ready() ? co_await candidate->command(role, std::max<policy::Duration>(timeout, std::chrono::milliseconds(500)))
+                                : Result<RedisReply>(StoreError::unavailable);
+    if (stopped) {
+      candidate->stop();
+      co_return true;
+    }
+    if (!r || r->type != RedisReply::Type::array || r->elements.empty() || r->elements[0].str != "master") {
+      log_warn("redis sentinel names " + addr + " as master '" + master_name + "', but it does not answer ROLE as a master yet");
+      candidate->stop();
+      co_return false;
+    }
+    if (master) master->stop();  // its calls in flight fail; new ones go to the new master
+    log_info("redis sentinel: master '" + master_name + "' is at " + addr);
+    master = std::move(candidate);
+    master_at = addr;
+    has_master = true;
+    co_return true;
+  }
+
+  awaitable<Result<RedisReply>> eval(const RedisScript& script, std::string_view key,
+                                     std::span<const std::string_view> args, std::string_view evalsha) {
+    auto m = master;  // held through the call: a switch may replace it meanwhile
+    if (!m) {
+      refresh.request();
+      co_return StoreError::unavailable;
+    }
+    auto r = co_await m->run(script, key, args, evalsha, policy::Clock::now() + timeout);
+    if (!r) {
+      if (r.error() != StoreError::breaker_open || !m->ready()) refresh.request();
+      co_return r.error();
+    }
+    if (r->is_error()) {
+      if (starts_with(r->str, "READONLY")) refresh.request();  // demoted: the sentinels know the new master
+      co_return error_of(*r);
+    }
+    co_return std::move(r);
+  }
+
+  void stop() {
+    net::post(ex, [self = shared_from_this()] {
+      self->stopped = true;
+      self->refresh.stop();
+      for (auto& s : self->sentinels) s->stop();
+      if (self->master) self->master->stop();
+    });
+  }
+};
+
+RedisSentinel::RedisSentinel(net::any_io_executor ex, std::vector<config::RedisUrl> sentinels,
+                             std::string master_name, policy::Duration timeout)
+    : core_(std::make_shared<Core>(std::move(ex), std::move(sentinels), std::move(master_name), timeout)) {
+  net::co_spawn(core_->ex, Core::run(core_), net::detached);
+}
+
+RedisSentinel::~RedisSentinel() { core_->stop(); }
+
+awaitable<Result<RedisReply>> RedisSentinel::eval(const RedisScript& script, std::string_view key,
+                                                  std::span<const std::string_view> args, std::string_view evalsha) {
+  return core_->eval(script, key, args, evalsha);
+}
+
+const net::any_io_executor& RedisSentinel::executor() const { return core_->ex; }
+bool RedisSentinel::ready() const { return core_->has_master; }
+void RedisSentinel::stop() { core_->stop(); }
+
+}  // namespace breakwater::store
