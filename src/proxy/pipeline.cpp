@@ -294,12 +294,13 @@ awaitable<void> Pipeline::store_response(Exchange& ex, const http::ResponseHead&
     stored.headers.emplace_back(std::string(h.name), std::string(h.value));
   }
   ex.idem.settled = true;
-  auto* table = ex.idem.local ? ex.snap->store->local() : nullptr;
-  auto done = table ? store::Result<bool>(table->idem_complete(ex.idem.key, ex.idem.token, ex.idem.fingerprint,
-                                                               policy::encode(stored), policy::Clock::now(),
-                                                               ex.idem.ttl))
-                    : co_await ex.snap->store->handle(worker_.index).idem_complete(
-                          ex.idem.key, ex.idem.token, ex.idem.fingerprint, policy::encode(stored), ex.idem.ttl);
+  store::Result<bool> done = false;
+  if (auto* table = ex.idem.local ? ex.snap->store->local() : nullptr)  // locked locally: stored locally
+    done = table->idem_complete(ex.idem.key, ex.idem.token, ex.idem.fingerprint, policy::encode(stored),
+                                policy::Clock::now(), ex.idem.ttl);
+  else
+    done = co_await ex.snap->store->handle(worker_.index).idem_complete(
+        ex.idem.key, ex.idem.token, ex.idem.fingerprint, policy::encode(stored), ex.idem.ttl);
   if (done && *done)
     count(ex, IdempotencyOutcome::stored);
   else

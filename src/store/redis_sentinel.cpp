@@ -78,8 +78,9 @@ struct RedisSentinel::Core final : std::enable_shared_from_this<Core> {
     }
     std::string role;
     format_command(role, std::array<std::string_view, 1>{"ROLE"}.data(), 1);
-    auto r = candidate->ready() ? co_await candidate->command(role, std::max<policy::Duration>(timeout, std::chrono::milliseconds(500)))
-                                : Result<RedisReply>(StoreError::unavailable);
+    Result<RedisReply> r = StoreError::unavailable;
+    if (candidate->ready())  // (no co_await inside ?: — g++ 12 miscompiles it)
+      r = co_await candidate->command(role, std::max<policy::Duration>(timeout, std::chrono::milliseconds(500)));
     if (stopped) {
       candidate->stop();
       co_return true;
