@@ -49,10 +49,37 @@ def descendants(pid):
     return out
 
 
-def redis_script_calls(port):
-    """EVALSHA + EVAL calls Redis has answered so far."""
-    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "commandstats"], capture_output=True, text=True).stdout
-    return sum(int(n) for n in re.findall(r"cmdstat_eval(?:sha)?:calls=(\d+)", out))
+def redis_script_calls(*ports):
+    """EVALSHA + EVAL calls Redis (every node named) has answered so far."""
+    total = 0
+    for port in ports:
+        out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "commandstats"], capture_output=True,
+                             text=True).stdout
+        total += sum(int(n) for n in re.findall(r"cmdstat_eval(?:sha)?:calls=(\d+)", out))
+    return total
+
+
+def start_redis_cluster(work, masters=3):
+    """A 3-master Redis Cluster (no replicas) on core 0, as the single Redis; returns (procs, ports)."""
+    procs, ports = [], []
+    for _ in range(masters):
+        port, bus = free_port(), free_port()
+        d = tempfile.mkdtemp(prefix="cluster-", dir=work)
+        procs.append(Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--dir", d, "--cluster-enabled", "yes",
+                           "--cluster-port", str(bus)], cpu=0))
+        ports.append(port)
+        wait_port(port)
+    subprocess.run(["redis-cli", "--cluster", "create"] + [f"127.0.0.1:{p}" for p in ports] +
+                   ["--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = [subprocess.run(["redis-cli", "-p", str(p), "CLUSTER", "INFO"], capture_output=True,
+                                 text=True).stdout for p in ports]
+        if all("cluster_state:ok" in s for s in states):
+            break
+        time.sleep(0.1)
+    return procs, ports
 
 
 def cpu_ticks(pids):
@@ -270,6 +297,11 @@ def main():
     started.append(redis)
     wait_port(redis_port)
     redis_store = f'[store]\nbackend = "redis"\nurl = "redis://127.0.0.1:{redis_port}/0"\ntimeout = "50ms"\n'
+    cluster_procs, cluster_ports = start_redis_cluster(work)
+    started += cluster_procs
+    cluster_store = ('[store]\nbackend = "redis-cluster"\nurl = "redis://' +
+                     ",".join(f"127.0.0.1:{p}" for p in cluster_ports[:2]) + '"\ntimeout = "50ms"\n')
+    redis_nodes = {"breakwater-redis-rl": [redis_port], "breakwater-redis-cluster-rl": cluster_ports}
     try:
         backend, bport = start_backend(work, cpu=1)
         started.append(backend)
@@ -281,6 +313,8 @@ def main():
             "breakwater-policies": lambda: start_breakwater(work, args.breakwater, bport, 1, policies=True,
                                                             store='[store]\nbackend = "memory"\n'),
             "breakwater-redis-rl": lambda: start_breakwater(work, args.breakwater, bport, 1, store=redis_store),
+            "breakwater-redis-cluster-rl": lambda: start_breakwater(work, args.breakwater, bport, 1,
+                                                                    store=cluster_store),
         }
         if args.baseline:
             targets["baseline"] = lambda: start_breakwater(work, args.baseline, bport, 1)
@@ -301,13 +335,13 @@ def main():
                 for c in conns:
                     for name, (proc, port) in running.items():
                         pids = proc.pids() if proc else []
-                        on_redis = name == "breakwater-redis-rl"
-                        calls = redis_script_calls(redis_port) if on_redis else 0
+                        on_redis = name in redis_nodes
+                        calls = redis_script_calls(*redis_nodes[name]) if on_redis else 0
                         before = cpu_ticks(pids)
                         res = wrk(port, path, c, args.duration)
                         after = cpu_ticks(pids)
                         if on_redis:
-                            res["per_call"] = res["requests"] / max(1, redis_script_calls(redis_port) - calls)
+                            res["per_call"] = res["requests"] / max(1, redis_script_calls(*redis_nodes[name]) - calls)
                         res["cpu_us"] = (after - before) / TICK * 1e6 / max(1, res["requests"]) if proc else 0
                         results.setdefault((name, path, c), []).append(res)
                         print(f"round {r + 1} {name:22s} {path:4s} c={c:<3d} {res['rps']:10.0f} req/s "
@@ -363,6 +397,12 @@ def print_table(results, rss, single, paths, conns, running):
                 per_call = med([r["per_call"] for r in results[("breakwater-redis-rl", path, c)]])
                 print(f"| breakwater-redis-rl | {path} | {c} | {ratio('breakwater')} | {ratio('breakwater-policies')} "
                       f"| {per_call:.1f} |")
+                if ("breakwater-redis-cluster-rl", path, c) in results:
+                    cl = results[("breakwater-redis-cluster-rl", path, c)]
+                    print(f"| breakwater-redis-cluster-rl (3 masters) | {path} | {c} | "
+                          f"{med([r['rps'] for r in cl]) / med([r['rps'] for r in results[('breakwater', path, c)]]):.2f}"
+                          f" | × single Redis: {med([r['rps'] for r in cl]) / rl:.2f} | "
+                          f"{med([r['per_call'] for r in cl]):.1f} |")
     if "baseline" in running:
         print("\n| new ÷ baseline binary | path | conns | req/s | proxy CPU µs/req |\n|---|---|---:|---:|---:|")
         for new, old in (("breakwater", "baseline"), ("breakwater-policies", "baseline-policies")):
