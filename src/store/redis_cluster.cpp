@@ -25,7 +25,11 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
   net::any_io_executor ex;
   std::vector<config::RedisUrl> seeds;  // credentials, TLS: the same for every node
   policy::Duration timeout;
-  std::unordered_map<std::string, std::shared_ptr<RedisNode>> nodes;  // "host:port" -> node
+  struct Known {
+    std::shared_ptr<RedisNode> node;
+    policy::TimePoint born;  // when its connection was first started
+  };
+  std::unordered_map<std::string, Known> nodes;  // "host:port" -> node
   std::optional<cluster::SlotMap> map;
   TopologyRefresh refresh;
   std::atomic<bool> has_map{false};
@@ -33,14 +37,27 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
 
   std::shared_ptr<RedisNode> node(const NodeAddr& a) {
     auto& n = nodes[a.str()];
-    if (!n) {
+    if (!n.node) {
       auto url = seeds.front();
       url.host = a.host;
       url.port = a.port;
       url.db = 0;
-      n = std::make_shared<RedisNode>(ex, url, timeout);
+      n = {std::make_shared<RedisNode>(ex, url, timeout), policy::Clock::now()};
     }
-    return n;
+    return n.node;
+  }
+
+  // A node first named by a redirect or a new map is still connecting: wait for
+  // it within the call's time rather than fail the call (one that has been
+  // failing for a while is left to its breaker).
+  awaitable<void> settle(const NodeAddr& a, const RedisNode& n, policy::TimePoint deadline) {
+    auto it = nodes.find(a.str());
+    if (n.ready() || it == nodes.end() || policy::Clock::now() - it->second.born > std::chrono::seconds(1)) co_return;
+    net::steady_timer poll(ex);
+    while (!n.ready() && !stopped && policy::Clock::now() + std::chrono::milliseconds(1) < deadline) {
+      poll.expires_after(std::chrono::milliseconds(1));
+      co_await poll.async_wait(use_nothrow);
+    }
   }
 
   static awaitable<void> run(std::shared_ptr<Core> self) {
@@ -94,7 +111,8 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
     bool asking = false;
     int redirects = 0;
     for (;;) {
-      auto n = node(target);  // held through the call: a map read may drop nothing under it
+      auto n = node(target);  // held through the call
+      co_await settle(target, *n, deadline);
       auto r = co_await n->run(script, key, args, evalsha, deadline, asking);
       asking = false;
       if (!r) {
@@ -133,7 +151,7 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
     net::post(ex, [self = shared_from_this()] {
       self->stopped = true;
       self->refresh.stop();
-      for (auto& [k, n] : self->nodes) n->stop();
+      for (auto& [k, n] : self->nodes) n.node->stop();
     });
   }
 };

@@ -43,7 +43,6 @@ struct StoreConfig {
   // When the store fails: let the request through, refuse it, or decide with
   // this instance's memory (SPEC §6, on_error = "local").
   enum class OnError { allow, deny, local } on_error = OnError::allow;
-  [[nodiscard]] bool is_redis() const { return backend != Backend::memory; }
   bool operator==(const StoreConfig&) const = default;
 };
 
