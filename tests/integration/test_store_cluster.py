@@ -11,6 +11,7 @@ from harness import (Breakwater, RedisCluster, Upstream, assert_clean, base_conf
                      wait_for)
 
 TIMEOUT_MS = 250
+PASSWORD = "cluster-secret"  # every node asks for it: the url's credentials reach every node
 ROUTES = (
     route("limit", "/limit", '[route.rate_limit]\nrate = 5\nper = "1h"\nkey = ["header:x-user"]') +
     route("open", "/open", '[route.rate_limit]\nrate = 100000\nper = "1s"\nkey = ["header:x-user"]') +
@@ -34,13 +35,13 @@ def errorstat(cluster, port, kind):
 class ClusterTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.cluster = RedisCluster(masters=3, replicas=1, node_timeout_ms=1000)
+        cls.cluster = RedisCluster(masters=3, replicas=1, node_timeout_ms=1000, password=PASSWORD)
         cls.upstream = Upstream()
         cls.instances = []
         try:
             masters = cls.cluster.masters()
             cls.seeds = masters[:2]  # two seeds only: the third master is learnt from the map
-            url = "redis://" + ",".join("127.0.0.1:%d" % p for p in cls.seeds)
+            url = f"redis://:{PASSWORD}@" + ",".join("127.0.0.1:%d" % p for p in cls.seeds)
             store = (f'[store]\nbackend = "redis-cluster"\nurl = "{url}"\ntimeout = "{TIMEOUT_MS}ms"\n'
                      f'on_error = "deny"\n')
             for _ in range(2):
@@ -142,7 +143,8 @@ class ClusterTest(unittest.TestCase):
         # the slot is migrating, and the bucket's key has already moved: the source answers ASK
         self.cluster.command(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
         self.cluster.command(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
-        self.assertEqual(self.cluster.command(source, "MIGRATE", "127.0.0.1", target, key, 0, 5000), "OK")
+        self.assertEqual(self.cluster.command(source, "MIGRATE", "127.0.0.1", target, key, 0, 5000,
+                                              "AUTH", PASSWORD), "OK")
         st, h, _ = self.send("/limit/x", user, 0)
         self.assertEqual((st, h.get("ratelimit", "")[:15]), (200, '"default";r=2;t'))  # the state came along
         self.assertGreater(errorstat(self.cluster, source, "ASK"), asks)
