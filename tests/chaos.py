@@ -146,6 +146,17 @@ class Load:
 STORE_TIMEOUT_MS = 100
 
 
+def shut_down(bw, *others):
+    """Stops breakwater and everything else started; (breakwater's exit code, a sanitizer reported)."""
+    code = bw.stop()
+    for o in others:
+        o.stop()
+    sanitized = "Sanitizer" in bw.logs()
+    if sanitized:
+        print("sanitizer report in breakwater's stderr")
+    return code, sanitized
+
+
 def cluster_chaos(short):
     """Masters of a 3+3 Redis Cluster SIGKILLed and restarted under load. on_error = "allow":
     no request may fail, hang, or take longer than store.timeout beyond the upstream's own time."""
@@ -196,12 +207,8 @@ def cluster_chaos(short):
         # the upstream answers at once; a request's time beyond a second is the store's doing
         failed = failed or crashed or bad or None in failovers or load.worst > STORE_TIMEOUT_MS / 1000 + 1.0
     finally:
-        bw.stop()
-        upstream.stop()
-        cluster.stop()
-        if "Sanitizer" in bw.logs():
-            print("sanitizer report in breakwater's stderr")
-            failed = True
+        code, sanitized = shut_down(bw, upstream, cluster)
+    failed = failed or sanitized or code != 0
     print("FAIL" if failed else "PASS")
     return 1 if failed else 0
 
@@ -306,13 +313,8 @@ timeout = "2s"
         failed = (crashed or bad or hung or rss_grew or fds1 > fds0 * 1.10 + 2 or
                   bw.metric("breakwater_config_reloads_total", result="success") != hups)
     finally:
-        code = bw.stop()
-        upstream.stop()
-        hostile.stop()
-        redis.stop()
-        if "Sanitizer" in bw.logs():
-            print("sanitizer report in breakwater's stderr")
-            failed = True
+        code, sanitized = shut_down(bw, upstream, hostile, redis)
+    failed = failed or sanitized
     print("FAIL" if failed else "PASS")
     return 1 if failed or code not in (0,) else 0
 

@@ -280,6 +280,22 @@ connect_timeout = "500ms"
 """
 
 
+def start_breakwater(upstream_port, routes, extra=""):
+    """A breakwater on free ports (its listener's port as .port) in front of `upstream_port`."""
+    port, admin = free_port(), free_port()
+    bw = Breakwater(base_config(port, admin, upstream_port, routes, extra=extra))
+    bw.port = port
+    return bw
+
+
+def duplicate_outcomes(results):
+    """Answers to duplicates of one Idempotency-Key request: (originals, replays, in-flight refusals)."""
+    originals = [r for r in results if 200 <= r[0] < 300 and "idempotent-replayed" not in r[1]]
+    replays = [r for r in results if 200 <= r[0] < 300 and r[1].get("idempotent-replayed") == "true"]
+    in_flight = [r for r in results if r[0] == 409 and r[1].get("x-breakwater") == "idempotency_in_flight"]
+    return originals, replays, in_flight
+
+
 def route(name, prefix, tables="", timeout="3s"):
     """A [[route]] on listener "in" to upstream "app" for `prefix`, with policy `tables`."""
     return f"""

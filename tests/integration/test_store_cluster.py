@@ -7,8 +7,7 @@ import sys
 import time
 import unittest
 
-from harness import (Breakwater, RedisCluster, Upstream, assert_clean, base_config, free_port, request, route,
-                     wait_for)
+from harness import RedisCluster, Upstream, duplicate_outcomes, request, route, start_breakwater, wait_for
 
 TIMEOUT_MS = 250
 PASSWORD = "cluster-secret"  # every node asks for it: the url's credentials reach every node
@@ -44,11 +43,7 @@ class ClusterTest(unittest.TestCase):
             url = f"redis://:{PASSWORD}@" + ",".join("127.0.0.1:%d" % p for p in cls.seeds)
             store = (f'[store]\nbackend = "redis-cluster"\nurl = "{url}"\ntimeout = "{TIMEOUT_MS}ms"\n'
                      f'on_error = "deny"\n')
-            for _ in range(2):
-                port, admin = free_port(), free_port()
-                bw = Breakwater(base_config(port, admin, cls.upstream.port, ROUTES, extra=store))
-                bw.port = port
-                cls.instances.append(bw)
+            cls.instances = [start_breakwater(cls.upstream.port, ROUTES, store) for _ in range(2)]
             for bw in cls.instances:
                 cls.wait_store(bw)
         except BaseException:
@@ -58,14 +53,14 @@ class ClusterTest(unittest.TestCase):
     @classmethod
     def wait_store(cls, bw):
         answered, deadline = 0, time.time() + 10
-        while answered < 6 and time.time() < deadline:
+        while answered < 16 and time.time() < deadline:
             st, h, _ = request(bw.port, "GET", "/warm/x", headers={"X-Warm": str(time.time())})
             if st == 200 and "ratelimit" in h:
                 answered += 1
             else:
                 answered = 0
                 time.sleep(0.05)
-        if answered < 6:
+        if answered < 16:
             raise RuntimeError("the cluster store never answered:\n" + bw.logs())
 
     @classmethod
@@ -121,9 +116,7 @@ class ClusterTest(unittest.TestCase):
         with concurrent.futures.ThreadPoolExecutor(50) as pool:
             results = list(pool.map(one, range(50)))
         self.assertEqual(self.upstream.count("seq/cluster-once"), 1)
-        originals = [r for r in results if r[0] == 201 and "idempotent-replayed" not in r[1]]
-        replays = [r for r in results if r[0] == 201 and r[1].get("idempotent-replayed") == "true"]
-        in_flight = [r for r in results if r[0] == 409 and r[1].get("x-breakwater") == "idempotency_in_flight"]
+        originals, replays, in_flight = duplicate_outcomes(results)
         self.assertEqual(len(originals), 1)
         self.assertEqual(len(originals) + len(replays) + len(in_flight), 50, [r[:2] for r in results])
         for bw in self.instances:
@@ -194,7 +187,7 @@ class ClusterTest(unittest.TestCase):
         # within 5 s of the promotion, breakwater decides through the new master by itself
         def answered_by_new_master():
             return all(self.send("/open/x", u, i)[0] == 200 and "ratelimit" in self.send("/open/x", u, i)[1]
-                       for u in users[victim] for i in range(4))
+                       for u in users[victim] for i in range(8))
         self.assertTrue(wait_for(answered_by_new_master, 5 + 2, 0.05), self.cluster.node_table())
         print("\n  master killed: dead keys answered in at most %.0f ms; promotion seen %.1f s after the kill; "
               "breakwater decided through the new master %.2f s after that" %

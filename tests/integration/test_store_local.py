@@ -5,7 +5,8 @@ import concurrent.futures
 import time
 import unittest
 
-from harness import Breakwater, RedisServer, Upstream, assert_clean, base_config, free_port, request, route, wait_for
+from harness import (RedisServer, Upstream, assert_clean, duplicate_outcomes, request, route, start_breakwater,
+                     wait_for)
 
 ROUTES = (
     route("limit", "/limit", '[route.rate_limit]\nrate = 10\nper = "1h"\nlocal_rate = 2\nkey = ["header:x-user"]') +
@@ -17,13 +18,11 @@ class LocalFallbackTest(unittest.TestCase):
     def setUp(self):
         self.redis = RedisServer()
         self.upstream = Upstream()
-        port, admin = free_port(), free_port()
         store = (f'[store]\nbackend = "redis"\nurl = "{self.redis.url()}"\ntimeout = "100ms"\n'
                  f'on_error = "local"\n')
-        self.bw = Breakwater(base_config(port, admin, self.upstream.port, ROUTES, extra=store))
-        self.bw.port = port
+        self.bw = start_breakwater(self.upstream.port, ROUTES, store)
         self.assertTrue(wait_for(lambda: all(self.policy("/limit/x", "warm-%d" % i) == '"default";q=10;w=3600'
-                                             for i in range(6)), 10), self.bw.logs())
+                                             for i in range(20)), 10), self.bw.logs())
 
     def tearDown(self):
         self.bw.stop()
@@ -58,7 +57,7 @@ class LocalFallbackTest(unittest.TestCase):
         # Redis answers again: decisions go back to it, and nothing decided locally was copied there
         self.redis = RedisServer(port=self.redis.port)
         self.assertTrue(wait_for(lambda: all(self.policy("/limit/x", "back-%d" % i) == '"default";q=10;w=3600'
-                                             for i in range(6)), 10), self.bw.logs())
+                                             for i in range(20)), 10), self.bw.logs())
         st, h, _ = self.get("/limit/x", "u")
         self.assertEqual((st, h["ratelimit"][:14]), (200, '"default";r=9;'))  # a fresh Redis bucket
         self.assertEqual(self.redis.command("KEYS", "bw:idem:*"), [])
@@ -75,9 +74,7 @@ class LocalFallbackTest(unittest.TestCase):
         with concurrent.futures.ThreadPoolExecutor(20) as pool:
             results = list(pool.map(lambda _: post("local-key"), range(20)))
         self.assertEqual(self.upstream.count("seq/local-once"), 1)  # duplicates on this instance run once
-        originals = [r for r in results if r[0] == 201 and "idempotent-replayed" not in r[1]]
-        replays = [r for r in results if r[0] == 201 and r[1].get("idempotent-replayed") == "true"]
-        in_flight = [r for r in results if r[0] == 409 and r[1].get("x-breakwater") == "idempotency_in_flight"]
+        originals, replays, in_flight = duplicate_outcomes(results)
         self.assertEqual(len(originals), 1)
         self.assertEqual(len(originals) + len(replays) + len(in_flight), 20, [r[:2] for r in results])
         st, h, b = post("local-key")
@@ -86,7 +83,7 @@ class LocalFallbackTest(unittest.TestCase):
         # Redis back: the key is Redis' business again, and Redis never saw it
         self.redis = RedisServer(port=self.redis.port)
         self.assertTrue(wait_for(lambda: all(self.policy("/limit/x", "back-%d" % i) == '"default";q=10;w=3600'
-                                             for i in range(6)), 10), self.bw.logs())
+                                             for i in range(20)), 10), self.bw.logs())
         st, h, b = post("local-key")
         self.assertEqual((st, "idempotent-replayed" in h, b), (201, False, b"call 2"))
         self.assertEqual(len(self.redis.command("KEYS", "bw:idem:*")), 1)

@@ -6,7 +6,7 @@ import sys
 import time
 import unittest
 
-from harness import Breakwater, RedisSentinels, Upstream, base_config, free_port, request, route, wait_for
+from harness import RedisSentinels, Upstream, request, route, start_breakwater, wait_for
 
 TIMEOUT_MS = 250
 PASSWORD = "s3cret"
@@ -28,13 +28,9 @@ class SentinelTest(unittest.TestCase):
         try:
             store = (f'[store]\nbackend = "redis-sentinel"\nurl = "{cls.redis.url(PASSWORD)}"\n'
                      f'sentinel_master = "orders"\ntimeout = "{TIMEOUT_MS}ms"\non_error = "deny"\n')
-            for _ in range(2):
-                port, admin = free_port(), free_port()
-                bw = Breakwater(base_config(port, admin, cls.upstream.port, ROUTES, extra=store))
-                bw.port = port
-                cls.instances.append(bw)
+            cls.instances = [start_breakwater(cls.upstream.port, ROUTES, store) for _ in range(2)]
             for bw in cls.instances:
-                if not wait_for(lambda: all(cls.answered(bw, "warm-%d" % i) for i in range(6)), 10):
+                if not wait_for(lambda: all(cls.answered(bw, "warm-%d" % i) for i in range(16)), 10):
                     raise RuntimeError("the sentinel store never answered:\n" + bw.logs())
         except BaseException:
             cls.tearDownClass()
@@ -81,7 +77,7 @@ class SentinelTest(unittest.TestCase):
         self.assertLess(max(a[2] for a in answers), TIMEOUT_MS / 1000 + 0.5, answers)
         # within 5 s of the sentinels' switch every worker of both instances decides through the new master
         self.assertTrue(wait_for(lambda: all(self.answered(bw, "after-%d" % i) for bw in self.instances
-                                             for i in range(6)), 5 + 2), self.instances[0].logs())
+                                             for i in range(16)), 5 + 2), self.instances[0].logs())
         print("\n  sentinel failover: breakwater followed %.2f s after the sentinels named the new master" %
               (time.time() - switched_at), file=sys.stderr)
         self.assertEqual(sorted(self.send("/limit/x", "u2", i)[0] for i in range(7)), [200] * 5 + [429] * 2)
