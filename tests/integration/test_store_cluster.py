@@ -150,6 +150,40 @@ class ClusterTest(unittest.TestCase):
         self.assertIsNotNone(self.cluster.command(target, "GET", key))
         wait_for(lambda: self.cluster.owner(slot) == target, 10)
 
+    def test_3b_redirect_loop_and_clusterdown_are_store_failures(self):
+        a, b = self.cluster.masters()[:2]
+        user = self.users_by_master("limit", 1, "loop")[a][0]
+        slot = self.cluster.keyslot(rl_key("limit", user))
+        a_id, b_id = self.cluster.node_id(a), self.cluster.node_id(b)
+
+        def moved():
+            return errorstat(self.cluster, a, "MOVED") + errorstat(self.cluster, b, "MOVED")
+
+        def timed():
+            t0 = time.time()
+            st, h, _ = self.send("/limit/x", user)
+            return st, h.get("x-breakwater"), time.time() - t0
+
+        # A thinks B serves the slot, B thinks A does: MOVED for ever
+        before = moved()
+        self.cluster.command(a, "CLUSTER", "SETSLOT", slot, "NODE", b_id)
+        st, reason, took = timed()
+        self.assertEqual((st, reason), (503, "store_unavailable"))
+        self.assertLess(took, TIMEOUT_MS / 1000 + 0.5)
+        self.assertEqual(moved() - before, 6)  # the first answer and 5 redirects followed, no more
+        self.cluster.command(a, "CLUSTER", "SETSLOT", slot, "NODE", a_id)
+        self.assertTrue(wait_for(lambda: timed()[0] == 200, 10))
+        # the owner stops serving the slot: -CLUSTERDOWN is a store failure
+        down = errorstat(self.cluster, a, "CLUSTERDOWN")
+        self.cluster.command(a, "CLUSTER", "DELSLOTS", slot)
+        st, reason, took = timed()
+        self.assertEqual((st, reason), (503, "store_unavailable"))
+        self.assertLess(took, TIMEOUT_MS / 1000 + 0.5)
+        self.assertGreater(errorstat(self.cluster, a, "CLUSTERDOWN"), down)
+        self.cluster.command(a, "CLUSTER", "ADDSLOTS", slot)
+        self.assertTrue(wait_for(lambda: timed()[0] == 200, 10))
+        self.assertTrue(wait_for(lambda: self.cluster.healthy(3, 1), 10), self.cluster.node_table())
+
     def test_4_master_killed(self):
         masters = self.cluster.masters()
         victim = next(p for p in masters if p not in self.seeds) if set(masters) - set(self.seeds) else masters[-1]
@@ -171,7 +205,7 @@ class ClusterTest(unittest.TestCase):
                     if master != victim:
                         self.assertEqual((st, "ratelimit" in h), (200, True), (master, u, h))
                     elif promoted_at is None:
-                        dead_answers.append((st, h.get("x-breakwater"), took))
+                        dead_answers.append((st, h.get("x-breakwater"), took, round(t0 - killed_at, 3)))
             if promoted_at is None and self.cluster.owner(self.cluster.keyslot(rl_key("open", users[victim][0]))) \
                     not in (None, victim):
                 promoted_at = time.time()
