@@ -47,12 +47,15 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
     return n.node;
   }
 
-  // A node first named by a redirect or a new map is still connecting: wait for
-  // it within the call's time rather than fail the call (one that has been
-  // failing for a while is left to its breaker).
+  // A node first named by a redirect or a new map (a promoted replica) is still
+  // making its first connection: wait for it within the call's time rather than
+  // fail the call. One that answered before and is down now fails at once (its
+  // breaker's business), and so does one that could not connect for a second.
   awaitable<void> settle(const NodeAddr& a, const RedisNode& n, policy::TimePoint deadline) {
     auto it = nodes.find(a.str());
-    if (n.ready() || it == nodes.end() || policy::Clock::now() - it->second.born > std::chrono::seconds(1)) co_return;
+    if (n.ready() || !n.connecting() || it == nodes.end() ||
+        policy::Clock::now() - it->second.born > std::chrono::seconds(1))
+      co_return;
     net::steady_timer poll(ex);
     while (!n.ready() && !stopped && policy::Clock::now() + std::chrono::milliseconds(1) < deadline) {
       poll.expires_after(std::chrono::milliseconds(1));

@@ -190,6 +190,7 @@ awaitable<void> RedisConnection::handshake(std::shared_ptr<RedisConnection> self
   }
   if (generation == self->generation_ && self->connected_) {
     self->ready_ = true;
+    self->answered_once_ = true;
     log_info("redis connected to " + self->url_.host + ":" + std::to_string(self->url_.port));
   }
 }

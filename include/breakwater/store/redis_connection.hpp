@@ -41,6 +41,8 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   // A sentinel may ask for no password: then the url's credentials are not needed (SPEC §6).
   void set_auth_optional() { auth_optional_ = true; }
   [[nodiscard]] bool ready() const { return ready_; }
+  // Has been ready at least once: a connection still on its first attempt is not.
+  [[nodiscard]] bool answered_once() const { return answered_once_; }
   [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
 
  private:
@@ -81,6 +83,7 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   std::uint64_t deadline_wait_ = 0;
   bool connected_ = false;
   std::atomic<bool> ready_{false};  // also read by a reload waiting for a new client
+  bool answered_once_ = false;
   bool stopped_ = false;
   bool auth_optional_ = false;
   std::uint64_t generation_ = 0;

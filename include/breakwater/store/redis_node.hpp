@@ -21,6 +21,8 @@ class RedisNode final : public RedisClient {
                                      std::span<const std::string_view> args, std::string_view evalsha) override;
   [[nodiscard]] const net::any_io_executor& executor() const override { return conn_->executor(); }
   [[nodiscard]] bool ready() const override { return conn_->ready(); }
+  // Its very first connection is still being made.
+  [[nodiscard]] bool connecting() const { return !conn_->answered_once(); }
   void stop() override { conn_->stop(); }
 
   // The script call under this node's breaker, ending by `deadline`, its reply
