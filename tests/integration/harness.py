@@ -730,9 +730,9 @@ class RedisSentinels:
         r = self.sentinel(via or self.sentinels[0][0], "SENTINEL", "get-master-addr-by-name", self.name)
         return int(r[1])
 
-    def url(self, password=None):
+    def url(self, password=None, db=0):
         auth = f":{password}@" if password else ""
-        return "redis://" + auth + ",".join("127.0.0.1:%d" % p for p, _ in self.sentinels) + "/0"
+        return "redis://" + auth + ",".join("127.0.0.1:%d" % p for p, _ in self.sentinels) + "/%d" % db
 
     def stop(self):
         for _, proc in self.sentinels:
