@@ -188,6 +188,14 @@ awaitable<void> RedisConnection::handshake(std::shared_ptr<RedisConnection> self
     fail("PING failed: " + (r ? r->str : std::string("no answer")));
     co_return;
   }
+  if (!self->channel_.empty()) {
+    std::vector<std::string> subscribe{"SUBSCRIBE", self->channel_};
+    r = co_await self->send(std::move(subscribe), limit);
+    if (!r || r->is_error()) {
+      fail("SUBSCRIBE failed: " + (r ? r->str : std::string("no answer")));
+      co_return;
+    }
+  }
   if (generation == self->generation_ && self->connected_) {
     self->ready_ = true;
     self->answered_once_ = true;
@@ -214,6 +222,10 @@ awaitable<void> RedisConnection::read_replies() {
       if (next == RedisReplyReader::Next::error) {
         log_error("redis protocol error; reconnecting");
         co_return;
+      }
+      if (inflight_.empty() && on_message_) {  // a subscribed connection: a message
+        on_message_(reply);
+        continue;
       }
       if (inflight_.empty()) {
         log_error("redis sent a reply nobody asked for; reconnecting");

@@ -1,8 +1,11 @@
 #include "breakwater/store/redis_sentinel.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <sstream>
 
 #include "breakwater/log.hpp"
+#include "breakwater/store/redis_connection.hpp"
 #include "breakwater/store/redis_node.hpp"
 #include "breakwater/store/topology_refresh.hpp"
 
@@ -22,7 +25,7 @@ struct RedisSentinel::Core final : std::enable_shared_from_this<Core> {
   std::string master_name;
   policy::Duration timeout;
   std::vector<std::shared_ptr<RedisNode>> sentinels;
-  std::size_t next_sentinel = 0;  // the one that answered last is asked first
+  std::vector<std::shared_ptr<RedisConnection>> announcements;  // one per sentinel, subscribed to +switch-master
   std::shared_ptr<RedisNode> master;
   std::string master_at;  // "host:port"
   TopologyRefresh refresh;
@@ -30,37 +33,71 @@ struct RedisSentinel::Core final : std::enable_shared_from_this<Core> {
   bool stopped = false;
 
   static awaitable<void> run(std::shared_ptr<Core> self) {
+    std::weak_ptr<Core> weak = self;
     for (auto url : self->urls) {
       url.db = 0;  // a sentinel has no databases to select
       self->sentinels.push_back(std::make_shared<RedisNode>(self->ex, url, self->timeout, true));
+      auto sub = std::make_shared<RedisConnection>(self->ex, url, self->timeout);
+      sub->set_auth_optional();
+      // ["message", "+switch-master", "NAME old-ip old-port new-ip new-port"]: ask the sentinels now.
+      sub->set_subscription("+switch-master", [weak](const RedisReply& m) {
+        auto core = weak.lock();
+        if (!core || m.type != RedisReply::Type::array || m.elements.size() != 3) return;
+        std::istringstream words(m.elements[2].str);
+        std::string name, old_host, old_port, host, port;
+        if (!(words >> name >> old_host >> old_port >> host >> port) || name != core->master_name) return;
+        log_info("redis sentinel announced +switch-master: " + m.elements[2].str);
+        net::co_spawn(core->ex, announced(core, host, port), net::detached);
+      });
+      sub->start();
+      self->announcements.push_back(std::move(sub));
     }
     while (co_await self->refresh.due()) {
       if (!co_await self->follow()) self->refresh.request();
     }
   }
 
-  // Asks the sentinels in turn where the master is; moves there once ROLE says it is a master.
+  // Asks the sentinels in turn where the master is and goes with the address most
+  // of them name (one that has not seen a switch yet is outvoted); moves there
+  // once ROLE says it is a master.
   awaitable<bool> follow() {
     std::string ask;
     format_command(ask,
                    std::array<std::string_view, 3>{"SENTINEL", "get-master-addr-by-name", master_name}.data(), 3);
     auto limit = std::max<policy::Duration>(timeout, std::chrono::milliseconds(500));
-    for (std::size_t i = 0; i < sentinels.size(); ++i) {
-      auto at = (next_sentinel + i) % sentinels.size();
-      auto s = sentinels[at];
+    std::vector<std::pair<std::array<std::string, 2>, int>> named;  // host, port -> votes
+    for (auto& s : sentinels) {
       if (!s->ready()) continue;
       auto r = co_await s->command(ask, limit);
       if (stopped) co_return true;
       if (!r || r->type != RedisReply::Type::array || r->elements.size() != 2) continue;  // not known to this one
-      next_sentinel = at;
-      auto addr = r->elements[0].str + ":" + r->elements[1].str;
-      if (addr == master_at && master) co_return true;
-      co_return co_await switch_to(r->elements[0].str, r->elements[1].str, addr);
+      std::array<std::string, 2> addr{r->elements[0].str, r->elements[1].str};
+      auto it = std::find_if(named.begin(), named.end(), [&](auto& n) { return n.first == addr; });
+      if (it == named.end())
+        named.push_back({addr, 1});
+      else
+        ++it->second;
     }
-    co_return false;
+    if (named.empty()) co_return false;
+    auto best = std::max_element(named.begin(), named.end(), [](auto& a, auto& b) { return a.second < b.second; });
+    bool moved = co_await go_to(best->first[0], best->first[1]);
+    co_return moved;
   }
 
-  awaitable<bool> switch_to(const std::string& host, const std::string& port, const std::string& addr) {
+  // A sentinel announced "+switch-master NAME old-ip old-port new-ip new-port": go there now.
+  static awaitable<void> announced(std::shared_ptr<Core> self, std::string host, std::string port) {
+    bool moved = co_await self->go_to(std::move(host), std::move(port));
+    if (!moved) self->refresh.request();
+  }
+
+  awaitable<bool> go_to(std::string host, std::string port) {
+    auto addr = host + ":" + port;
+    if (addr == master_at && master) co_return true;
+    bool moved = co_await switch_to(std::move(host), std::move(port), std::move(addr));
+    co_return moved;
+  }
+
+  awaitable<bool> switch_to(std::string host, std::string port, std::string addr) {
     auto url = urls.front();
     url.host = host;
     try {
@@ -89,6 +126,10 @@ struct RedisSentinel::Core final : std::enable_shared_from_this<Core> {
       log_warn("redis sentinel names " + addr + " as master '" + master_name + "', but it does not answer ROLE as a master yet");
       candidate->stop();
       co_return false;
+    }
+    if (addr == master_at) {  // another switch got here first
+      candidate->stop();
+      co_return true;
     }
     if (master) master->stop();  // its calls in flight fail; new ones go to the new master
     log_info("redis sentinel: master '" + master_name + "' is at " + addr);
@@ -122,6 +163,7 @@ struct RedisSentinel::Core final : std::enable_shared_from_this<Core> {
       self->stopped = true;
       self->refresh.stop();
       for (auto& s : self->sentinels) s->stop();
+      for (auto& a : self->announcements) a->stop();
       if (self->master) self->master->stop();
     });
   }

@@ -534,12 +534,20 @@ class RedisServer:
             with s, s.makefile("rb") as f:
                 return self._command(s, f, args)
 
-    def _command(self, s, f, args):
+    def _command(self, s, f, args, db=None):
         if self.password:
             s.sendall(resp_encode("AUTH", self.password))
             resp_read(f)
+        if db is not None:
+            s.sendall(resp_encode("SELECT", db))
+            resp_read(f)
         s.sendall(resp_encode(*args))
         return resp_read(f)
+
+    def command_db(self, db, *args):
+        """One command in database `db`."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s, s.makefile("rb") as f:
+            return self._command(s, f, args, db)
 
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)

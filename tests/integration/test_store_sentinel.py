@@ -1,6 +1,7 @@
 """Redis Sentinel as the store (SPEC §6): a real master (with a password) and replica, three
 redis-sentinel processes (without one), breakwater following the master they name. The tests
 run in name order; the last one kills the master."""
+import hashlib
 import sys
 import time
 import unittest
@@ -12,6 +13,10 @@ PASSWORD = "s3cret"
 ROUTES = (
     route("limit", "/limit", '[route.rate_limit]\nrate = 5\nper = "1h"\nkey = ["header:x-user"]') +
     route("open", "/open", '[route.rate_limit]\nrate = 100000\nper = "1s"\nkey = ["header:x-user"]'))
+
+
+def rl_key(route_name, descriptor):
+    return "bw:rl:{%s:%s}" % (route_name, hashlib.sha256(descriptor.encode()).hexdigest())
 
 
 class SentinelTest(unittest.TestCase):
@@ -76,8 +81,11 @@ class SentinelTest(unittest.TestCase):
                                              for i in range(16)), 5 + 2), self.instances[0].logs())
         print("\n  sentinel failover: breakwater followed %.2f s after the sentinels named the new master" %
               (time.time() - switched_at), file=sys.stderr)
+        # told by the sentinels' +switch-master announcement, not only by its own polling
+        self.assertTrue(all("announced +switch-master: orders 127.0.0.1 %d 127.0.0.1 %d" % (old, new) in bw.logs()
+                            for bw in self.instances))
         self.assertEqual(sorted(self.send("/limit/x", "u2", i)[0] for i in range(7)), [200] * 5 + [429] * 2)
-        self.assertIn("db2:keys=", self.redis.replica.command("INFO", "keyspace"))
+        self.assertIsNotNone(self.redis.replica.command_db(2, "GET", rl_key("limit", "u2")))
         self.assertNotEqual(old, new)
 
 

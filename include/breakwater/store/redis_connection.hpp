@@ -9,6 +9,7 @@
 // loop leave in one write.
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,12 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   awaitable<Result<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0);
   // A sentinel may ask for no password: then the url's credentials are not needed (SPEC §6).
   void set_auth_optional() { auth_optional_ = true; }
+  // Before start(): every connection made SUBSCRIBEs to `channel` after its PING and
+  // hands each message to `on_message` (on the executor); it sends no other command.
+  void set_subscription(std::string channel, std::function<void(const RedisReply&)> on_message) {
+    channel_ = std::move(channel);
+    on_message_ = std::move(on_message);
+  }
   [[nodiscard]] bool ready() const { return ready_; }
   // Has been ready at least once: a connection still on its first attempt is not.
   [[nodiscard]] bool answered_once() const { return answered_once_; }
@@ -86,6 +93,8 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   bool answered_once_ = false;
   bool stopped_ = false;
   bool auth_optional_ = false;
+  std::string channel_;
+  std::function<void(const RedisReply&)> on_message_;
   std::uint64_t generation_ = 0;
 };
 

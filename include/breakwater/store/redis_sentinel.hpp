@@ -1,11 +1,12 @@
 #pragma once
 // A master that Redis Sentinel watches, as a RedisClient (SPEC §6): the
 // sentinels are asked in turn for the master's address (SENTINEL
-// get-master-addr-by-name), ROLE confirms it is a master before calls go
-// there, and the address is asked for again when a call's connection fails,
-// when the master answers -READONLY, and every second (so a promotion is
-// followed within 5 seconds of the sentinels' switch, whether or not the old
-// master is reachable). One per worker; every call ends within store.timeout.
+// get-master-addr-by-name; the address most of them name wins), ROLE confirms
+// it is a master before calls go there, and the address is asked for again
+// when a call's connection fails, when the master answers -READONLY, and every
+// second; a sentinel's +switch-master announcement (one subscribed connection
+// per sentinel) moves to the announced master at once. One per worker; every
+// call ends within store.timeout.
 #include <memory>
 #include <string>
 #include <vector>
