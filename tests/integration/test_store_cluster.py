@@ -7,7 +7,7 @@ import sys
 import time
 import unittest
 
-from harness import RedisCluster, Upstream, duplicate_outcomes, request, route, start_breakwater, wait_for
+from harness import RedisCluster, Upstream, assert_clean, duplicate_outcomes, request, route, start_breakwater, wait_for
 
 TIMEOUT_MS = 250
 PASSWORD = "cluster-secret"  # every node asks for it: the url's credentials reach every node
@@ -69,6 +69,8 @@ class ClusterTest(unittest.TestCase):
             bw.stop()
         cls.upstream.stop()
         cls.cluster.stop()
+        for bw in cls.instances:  # no crash, no sanitizer report
+            assert_clean(unittest.TestCase(), bw)
 
     def tearDown(self):
         for bw in self.instances:

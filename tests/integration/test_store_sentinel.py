@@ -6,7 +6,7 @@ import sys
 import time
 import unittest
 
-from harness import RedisSentinels, Upstream, request, route, start_breakwater, wait_for
+from harness import RedisSentinels, Upstream, assert_clean, request, route, start_breakwater, wait_for
 
 TIMEOUT_MS = 250
 PASSWORD = "s3cret"
@@ -47,6 +47,12 @@ class SentinelTest(unittest.TestCase):
             bw.stop()
         cls.upstream.stop()
         cls.redis.stop()
+        for bw in cls.instances:  # no crash, no sanitizer report
+            assert_clean(unittest.TestCase(), bw)
+
+    def tearDown(self):
+        for bw in self.instances:
+            self.assertIsNone(bw.proc.poll(), bw.logs())
 
     def send(self, path, user, instance=0):
         return request(self.instances[instance % 2].port, "GET", path, headers={"X-User": user})
