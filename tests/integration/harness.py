@@ -467,6 +467,26 @@ def assert_clean(test, bw):
     test.assertIn(bw.proc.returncode, (0, -9), "breakwater exited with %r" % bw.proc.returncode)
 
 
+class SharedStoreCase(unittest.TestCase):
+    """Tests sharing, class-wide, breakwater instances (cls.instances) in front of cls.upstream and a
+    store (cls.backend: a RedisCluster, RedisSentinels...). Every instance must stay up, and stop clean."""
+    instances, upstream, backend = [], None, None
+
+    @classmethod
+    def tearDownClass(cls):
+        for bw in cls.instances:
+            bw.stop()
+        for p in (cls.upstream, cls.backend):
+            if p:
+                p.stop()
+        for bw in cls.instances:  # no crash, no sanitizer report
+            assert_clean(unittest.TestCase(), bw)
+
+    def tearDown(self):
+        for bw in self.instances:
+            self.assertIsNone(bw.proc.poll(), bw.logs())
+
+
 class ProxyTestCase(unittest.TestCase):
     """Starts an upstream and a breakwater with `routes` for each test."""
     routes = SIMPLE_ROUTE

@@ -7,7 +7,8 @@ import sys
 import time
 import unittest
 
-from harness import RedisCluster, Upstream, assert_clean, duplicate_outcomes, request, route, start_breakwater, wait_for
+from harness import (RedisCluster, SharedStoreCase, Upstream, duplicate_outcomes, request, route, start_breakwater,
+                     wait_for)
 
 TIMEOUT_MS = 250
 PASSWORD = "cluster-secret"  # every node asks for it: the url's credentials reach every node
@@ -31,10 +32,10 @@ def errorstat(cluster, port, kind):
     return 0
 
 
-class ClusterTest(unittest.TestCase):
+class ClusterTest(SharedStoreCase):
     @classmethod
     def setUpClass(cls):
-        cls.cluster = RedisCluster(masters=3, replicas=1, node_timeout_ms=1000, password=PASSWORD)
+        cls.cluster = cls.backend = RedisCluster(masters=3, replicas=1, node_timeout_ms=1000, password=PASSWORD)
         cls.upstream = Upstream()
         cls.instances = []
         try:
@@ -63,18 +64,6 @@ class ClusterTest(unittest.TestCase):
         if answered < 16:
             raise RuntimeError("the cluster store never answered:\n" + bw.logs())
 
-    @classmethod
-    def tearDownClass(cls):
-        for bw in cls.instances:
-            bw.stop()
-        cls.upstream.stop()
-        cls.cluster.stop()
-        for bw in cls.instances:  # no crash, no sanitizer report
-            assert_clean(unittest.TestCase(), bw)
-
-    def tearDown(self):
-        for bw in self.instances:
-            self.assertIsNone(bw.proc.poll(), bw.logs())
 
     def users_by_master(self, route_name, per_master, prefix):
         """`per_master` descriptors whose bucket keys live on each master: {master_port: [user, ...]}."""

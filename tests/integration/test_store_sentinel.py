@@ -6,7 +6,7 @@ import sys
 import time
 import unittest
 
-from harness import RedisSentinels, Upstream, assert_clean, request, route, start_breakwater, wait_for
+from harness import RedisSentinels, SharedStoreCase, Upstream, request, route, start_breakwater, wait_for
 
 TIMEOUT_MS = 250
 PASSWORD = "s3cret"
@@ -19,10 +19,10 @@ def rl_key(route_name, descriptor):
     return "bw:rl:{%s:%s}" % (route_name, hashlib.sha256(descriptor.encode()).hexdigest())
 
 
-class SentinelTest(unittest.TestCase):
+class SentinelTest(SharedStoreCase):
     @classmethod
     def setUpClass(cls):
-        cls.redis = RedisSentinels(count=3, name="orders", password=PASSWORD)
+        cls.redis = cls.backend = RedisSentinels(count=3, name="orders", password=PASSWORD)
         cls.upstream = Upstream()
         cls.instances = []
         try:
@@ -41,18 +41,6 @@ class SentinelTest(unittest.TestCase):
         st, h, _ = request(bw.port, "GET", "/open/x", headers={"X-User": user})
         return st == 200 and "ratelimit" in h
 
-    @classmethod
-    def tearDownClass(cls):
-        for bw in cls.instances:
-            bw.stop()
-        cls.upstream.stop()
-        cls.redis.stop()
-        for bw in cls.instances:  # no crash, no sanitizer report
-            assert_clean(unittest.TestCase(), bw)
-
-    def tearDown(self):
-        for bw in self.instances:
-            self.assertIsNone(bw.proc.poll(), bw.logs())
 
     def send(self, path, user, instance=0):
         return request(self.instances[instance % 2].port, "GET", path, headers={"X-User": user})
