@@ -64,7 +64,9 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
   }
 
   static awaitable<void> run(std::shared_ptr<Core> self) {
-    for (auto& s : self->seeds) self->node({s.host, s.port});
+    std::vector<std::shared_ptr<RedisNode>> first;
+    for (auto& s : self->seeds) first.push_back(self->node({s.host, s.port}));
+    co_await until_one_ready(self->ex, first, std::chrono::seconds(1));
     while (co_await self->refresh.due()) {
       if (!co_await self->read_map()) self->refresh.request();  // nothing answered yet: try again soon
     }

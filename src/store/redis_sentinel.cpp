@@ -52,6 +52,7 @@ struct RedisSentinel::Core final : std::enable_shared_from_this<Core> {
       sub->start();
       self->announcements.push_back(std::move(sub));
     }
+    co_await until_one_ready(self->ex, self->sentinels, std::chrono::seconds(1));
     while (co_await self->refresh.due()) {
       if (!co_await self->follow()) self->refresh.request();
     }

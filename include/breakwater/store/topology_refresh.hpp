@@ -10,6 +10,23 @@
 
 namespace breakwater::store {
 
+// Waits (at most `limit`) until one of `nodes` (shared_ptrs to RedisNode or the like) is
+// ready, so a client's first topology read need not fail on connections still being made.
+template <class Nodes>
+awaitable<void> until_one_ready(net::any_io_executor ex, Nodes nodes, policy::Duration limit) {
+  net::steady_timer poll(std::move(ex));
+  auto give_up = policy::Clock::now() + limit;
+  auto any = [&] {
+    for (auto& n : nodes)
+      if (n->ready()) return true;
+    return false;
+  };
+  while (!any() && policy::Clock::now() < give_up) {
+    poll.expires_after(std::chrono::milliseconds(5));
+    co_await poll.async_wait(use_nothrow);
+  }
+}
+
 class TopologyRefresh final {
  public:
   TopologyRefresh(net::any_io_executor ex, policy::Duration period, policy::Duration gap)
