@@ -7,7 +7,7 @@ import sys
 import time
 import unittest
 
-from harness import (RedisCluster, SharedStoreCase, Upstream, duplicate_outcomes, request, route, start_breakwater,
+from harness import (RedisCluster, SharedStoreCase, Upstream, assert_clean, duplicate_outcomes, request, route, start_breakwater,
                      wait_for)
 
 TIMEOUT_MS = 250
@@ -44,6 +44,7 @@ class ClusterTest(SharedStoreCase):
             url = f"redis://:{PASSWORD}@" + ",".join("127.0.0.1:%d" % p for p in cls.seeds)
             store = (f'[store]\nbackend = "redis-cluster"\nurl = "{url}"\ntimeout = "{TIMEOUT_MS}ms"\n'
                      f'on_error = "deny"\n')
+            cls.store = store
             cls.instances = [start_breakwater(cls.upstream.port, ROUTES, store) for _ in range(2)]
             for bw in cls.instances:
                 cls.wait_store(bw)
@@ -79,6 +80,23 @@ class ClusterTest(SharedStoreCase):
 
     def send(self, path, user, instance=0):
         return request(self.instances[instance % 2].port, "GET", path, headers={"X-User": user})
+
+    def test_0_reload_from_memory_to_the_cluster(self):
+        bw = start_breakwater(self.upstream.port, ROUTES)
+        try:
+            self.assertEqual(bw.proc.poll(), None)
+            st, h, _ = request(bw.port, "GET", "/limit/x", headers={"X-User": "reloaded"})
+            self.assertEqual((st, h["ratelimit"][:14]), (200, '"default";r=4;'))  # the memory store
+            bw.reload(open(bw.config_path).read().replace("\n[[route]]", self.store + "\n[[route]]", 1), wait=0)
+            self.assertTrue(wait_for(lambda: bw.metric("breakwater_config_reloads_total", result="success") == 1, 10))
+            # a fresh bucket in the cluster: the memory store's count is not carried over
+            st, h, _ = request(bw.port, "GET", "/limit/x", headers={"X-User": "reloaded"})
+            self.assertEqual((st, h["ratelimit"][:14]), (200, '"default";r=4;'))
+            slot = self.cluster.keyslot(rl_key("limit", "reloaded"))
+            self.assertIsNotNone(self.cluster.command(self.cluster.owner(slot), "GET", rl_key("limit", "reloaded")))
+        finally:
+            bw.stop()
+        assert_clean(self, bw)
 
     def test_1_exact_limits_on_every_master(self):
         errors_before = sum(bw.metric("breakwater_store_errors_total") for bw in self.instances)
