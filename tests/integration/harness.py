@@ -602,19 +602,25 @@ class RedisCluster:
     made by `redis-cli --cluster create`, with a short cluster-node-timeout and
     cluster-require-full-coverage no (a dead master costs only its own slots)."""
 
-    def __init__(self, masters=3, replicas=1, node_timeout_ms=1000, password=None):
+    def __init__(self, masters=3, replicas=1, node_timeout_ms=1000, password=None, tls=None):
+        """tls: a Certificates; every node then speaks TLS only (clients, bus, replication) and
+        announces itself as "localhost", the name its certificate carries."""
         self.password = password
         extra = ["--cluster-enabled", "yes", "--cluster-node-timeout", str(node_timeout_ms),
                  "--cluster-require-full-coverage", "no", "--repl-diskless-sync-delay", "0"]
         if password:
             extra += ["--masterauth", password]
+        if tls:
+            extra += ["--tls-cluster", "yes", "--tls-replication", "yes", "--cluster-announce-hostname", "localhost",
+                      "--cluster-preferred-endpoint-type", "hostname"]
         self.nodes = {}
         try:
             for _ in range(masters * (1 + replicas)):
                 # the cluster bus on a free port of its own (port + 10000 may be taken or past 65535)
-                n = RedisServer(password=password, extra=extra + ["--cluster-port", str(free_port())])
+                n = RedisServer(password=password, extra=extra + ["--cluster-port", str(free_port())], tls=tls)
                 self.nodes[n.port] = n
-            args = ["redis-cli"] + (["-a", password, "--no-auth-warning"] if password else []) + ["--cluster", "create"]
+            args = ["redis-cli"] + (["-a", password, "--no-auth-warning"] if password else [])
+            args += (["--tls", "--cacert", tls.ca] if tls else []) + ["--cluster", "create"]
             args += ["127.0.0.1:%d" % p for p in self.nodes] + ["--cluster-replicas", str(replicas), "--cluster-yes"]
             out = subprocess.run(args, capture_output=True, text=True, timeout=60)
             if out.returncode != 0:

@@ -7,8 +7,8 @@ import sys
 import time
 import unittest
 
-from harness import (RedisCluster, SharedStoreCase, Upstream, assert_clean, duplicate_outcomes, request, route, start_breakwater,
-                     wait_for)
+from harness import (Breakwater, Certificates, RedisCluster, SharedStoreCase, Upstream, assert_clean, base_config,
+                     duplicate_outcomes, free_port, request, route, start_breakwater, wait_for)
 
 TIMEOUT_MS = 250
 PASSWORD = "cluster-secret"  # every node asks for it: the url's credentials reach every node
@@ -241,6 +241,39 @@ class ClusterTest(SharedStoreCase):
         fresh = next(u for u in ("after-%d" % i for i in range(10000))
                      if self.cluster.owner(self.cluster.keyslot(rl_key("limit", u))) == new_master)
         self.assertEqual(sorted(self.send("/limit/x", fresh, i)[0] for i in range(7)), [200] * 5 + [429] * 2)
+
+
+class TlsClusterTest(unittest.TestCase):
+    """rediss:// reaches every node with TLS (SPEC §6): a 3-master cluster that speaks TLS only."""
+
+    def test_exact_limits_over_tls_on_every_master(self):
+        certs = Certificates()
+        cluster, upstream, bw = RedisCluster(masters=3, replicas=0, tls=certs), Upstream(), None
+        try:
+            url = "rediss://localhost:%d,localhost:%d" % tuple(cluster.masters()[:2])
+            store = f'[store]\nbackend = "redis-cluster"\nurl = "{url}"\ntimeout = "{TIMEOUT_MS}ms"\non_error = "deny"\n'
+            port, admin = free_port(), free_port()
+            bw = Breakwater(base_config(port, admin, upstream.port, ROUTES, extra=store),
+                            env={"SSL_CERT_FILE": certs.ca})
+            users = {}
+            for i in range(1000):  # one user per master
+                owner = cluster.owner(cluster.keyslot(rl_key("limit", "tls-%d" % i)))
+                users.setdefault(owner, "tls-%d" % i)
+                if len(users) == 3:
+                    break
+            self.assertTrue(wait_for(lambda: request(port, "GET", "/warm/x", headers={"X-Warm": "w"})[0] == 200 and
+                                     all("ratelimit" in request(port, "GET", "/warm/x", headers={"X-Warm": str(i)})[1]
+                                         for i in range(16)), 10), bw.logs())
+            for owner, user in users.items():
+                statuses = [request(port, "GET", "/limit/x", headers={"X-User": user})[0] for _ in range(7)]
+                self.assertEqual(statuses, [200] * 5 + [429] * 2, (owner, user))
+                self.assertIsNotNone(cluster.command(owner, "GET", rl_key("limit", user)))
+        finally:
+            if bw:
+                bw.stop()
+            upstream.stop()
+            cluster.stop()
+        assert_clean(self, bw)
 
 
 if __name__ == "__main__":
