@@ -51,13 +51,13 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
   // making its first connection: wait for it within the call's time rather than
   // fail the call. One that answered before and is down now fails at once (its
   // breaker's business), and so does one that could not connect for a second.
-  awaitable<void> settle(const NodeAddr& a, const RedisNode& n, policy::TimePoint deadline) {
+  awaitable<void> settle(NodeAddr a, std::shared_ptr<RedisNode> n, policy::TimePoint deadline) {
     auto it = nodes.find(a.str());
-    if (n.ready() || !n.connecting() || it == nodes.end() ||
+    if (n->ready() || !n->connecting() || it == nodes.end() ||
         policy::Clock::now() - it->second.born > std::chrono::seconds(1))
       co_return;
     net::steady_timer poll(ex);
-    while (!n.ready() && !stopped && policy::Clock::now() + std::chrono::milliseconds(1) < deadline) {
+    while (!n->ready() && !stopped && policy::Clock::now() + std::chrono::milliseconds(1) < deadline) {
       poll.expires_after(std::chrono::milliseconds(1));
       co_await poll.async_wait(use_nothrow);
     }
@@ -67,8 +67,11 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
     std::vector<std::shared_ptr<RedisNode>> first;
     for (auto& s : self->seeds) first.push_back(self->node({s.host, s.port}));
     co_await until_one_ready(self->ex, first, std::chrono::seconds(1));
-    while (co_await self->refresh.due()) {
-      if (!co_await self->read_map()) self->refresh.request();  // nothing answered yet: try again soon
+    for (;;) {  // (no co_await inside a condition: g++ 12 miscompiles some)
+      bool due = co_await self->refresh.due();
+      if (!due) break;
+      bool read = co_await self->read_map();
+      if (!read) self->refresh.request();  // nothing answered yet: try again soon
     }
   }
 
@@ -117,7 +120,7 @@ struct RedisCluster::Core final : std::enable_shared_from_this<Core> {
     int redirects = 0;
     for (;;) {
       auto n = node(target);  // held through the call
-      co_await settle(target, *n, deadline);
+      co_await settle(target, n, deadline);
       auto r = co_await n->run(script, key, args, evalsha, deadline, asking);
       asking = false;
       if (!r) {

@@ -53,8 +53,11 @@ struct RedisSentinel::Core final : std::enable_shared_from_this<Core> {
       self->announcements.push_back(std::move(sub));
     }
     co_await until_one_ready(self->ex, self->sentinels, std::chrono::seconds(1));
-    while (co_await self->refresh.due()) {
-      if (!co_await self->follow()) self->refresh.request();
+    for (;;) {  // (no co_await inside a condition: g++ 12 miscompiles some)
+      bool due = co_await self->refresh.due();
+      if (!due) break;
+      bool followed = co_await self->follow();
+      if (!followed) self->refresh.request();
     }
   }
 
