@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -277,6 +278,48 @@ def wrk(port, path, conns, duration, cpu=0):
             "socket_errors": sum(map(int, sock_err.groups())) if sock_err else 0}
 
 
+def failover_under_wrk(work, binary, backend, duration):
+    """wrk on a Redis-cluster-backed rate limit while the master holding the bucket is SIGKILLed
+    and its replica promoted: the longest request against store.timeout (50 ms)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+    import hashlib
+    from harness import RedisCluster
+    cluster = RedisCluster(masters=3, replicas=1, node_timeout_ms=1000)
+    proc = None
+    try:
+        seeds = ",".join(f"127.0.0.1:{p}" for p in cluster.masters()[:2])
+        store = f'[store]\nbackend = "redis-cluster"\nurl = "redis://{seeds}"\ntimeout = "50ms"\non_error = "allow"\n'
+        proc, port = start_breakwater(work, binary, backend, None, store=store, workers=1)
+        slot = cluster.keyslot("bw:rl:{all:%s}" % hashlib.sha256(b"127.0.0.1").hexdigest())
+        victim, promoted = cluster.owner(slot), []
+
+        def kill():
+            time.sleep(duration / 3)
+            cluster.kill(victim)
+            t = time.time()
+            while cluster.owner(slot) in (None, victim) and time.time() - t < 30:
+                time.sleep(0.05)
+            promoted.append(time.time() - t)
+
+        killer = threading.Thread(target=kill)
+        killer.start()
+        args = ["wrk", "-t1", "-c16", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/ok"]
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        killer.join()
+        m = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", out)
+        worst_ms = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+        p99 = re.search(r"\s99%\s+(\S+)", out).group(1)
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        print("\n| Redis Cluster failover under wrk (16 conns, master SIGKILLed) | req/s | p99 | max latency | "
+              "store.timeout | promotion after |\n|---|---:|---:|---:|---:|---:|")
+        print(f"| breakwater-redis-cluster-rl | {rps:.0f} | {p99} | {worst_ms:.1f} ms | 50 ms | "
+              f"{promoted[0]:.1f} s |")
+    finally:
+        if proc:
+            proc.stop()
+        cluster.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--breakwater", required=True)
@@ -355,6 +398,8 @@ def main():
             single[name] = statistics.median(wrk(port, "/ok", 1, max(2, args.duration // 2))["p50"]
                                              for _ in range(args.rounds))
         print_table(results, rss, single, paths, conns, running)
+        if "breakwater-redis-cluster-rl" in running:
+            failover_under_wrk(work, args.breakwater, bport, max(6, args.duration))
         # scaling: breakwater plain with 1 and 2 workers, unpinned
         print("\n| breakwater workers (unpinned, /ok, 64 conns) | req/s |\n|---|---:|")
         for w in (1, 2):
