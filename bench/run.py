@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -49,10 +50,37 @@ def descendants(pid):
     return out
 
 
-def redis_script_calls(port):
-    """EVALSHA + EVAL calls Redis has answered so far."""
-    out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "commandstats"], capture_output=True, text=True).stdout
-    return sum(int(n) for n in re.findall(r"cmdstat_eval(?:sha)?:calls=(\d+)", out))
+def redis_script_calls(*ports):
+    """EVALSHA + EVAL calls Redis (every node named) has answered so far."""
+    total = 0
+    for port in ports:
+        out = subprocess.run(["redis-cli", "-p", str(port), "INFO", "commandstats"], capture_output=True,
+                             text=True).stdout
+        total += sum(int(n) for n in re.findall(r"cmdstat_eval(?:sha)?:calls=(\d+)", out))
+    return total
+
+
+def start_redis_cluster(work, masters=3):
+    """A 3-master Redis Cluster (no replicas) on core 0, as the single Redis; returns (procs, ports)."""
+    procs, ports = [], []
+    for _ in range(masters):
+        port, bus = free_port(), free_port()
+        d = tempfile.mkdtemp(prefix="cluster-", dir=work)
+        procs.append(Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--dir", d, "--cluster-enabled", "yes",
+                           "--cluster-port", str(bus)], cpu=0))
+        ports.append(port)
+        wait_port(port)
+    subprocess.run(["redis-cli", "--cluster", "create"] + [f"127.0.0.1:{p}" for p in ports] +
+                   ["--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = [subprocess.run(["redis-cli", "-p", str(p), "CLUSTER", "INFO"], capture_output=True,
+                                 text=True).stdout for p in ports]
+        if all("cluster_state:ok" in s for s in states):
+            break
+        time.sleep(0.1)
+    return procs, ports
 
 
 def cpu_ticks(pids):
@@ -250,6 +278,48 @@ def wrk(port, path, conns, duration, cpu=0):
             "socket_errors": sum(map(int, sock_err.groups())) if sock_err else 0}
 
 
+def failover_under_wrk(work, binary, backend, duration):
+    """wrk on a Redis-cluster-backed rate limit while the master holding the bucket is SIGKILLed
+    and its replica promoted: the longest request against store.timeout (50 ms)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+    import hashlib
+    from harness import RedisCluster
+    cluster = RedisCluster(masters=3, replicas=1, node_timeout_ms=1000)
+    proc = None
+    try:
+        seeds = ",".join(f"127.0.0.1:{p}" for p in cluster.masters()[:2])
+        store = f'[store]\nbackend = "redis-cluster"\nurl = "redis://{seeds}"\ntimeout = "50ms"\non_error = "allow"\n'
+        proc, port = start_breakwater(work, binary, backend, None, store=store, workers=1)
+        slot = cluster.keyslot("bw:rl:{all:%s}" % hashlib.sha256(b"127.0.0.1").hexdigest())
+        victim, promoted = cluster.owner(slot), []
+
+        def kill():
+            time.sleep(duration / 3)
+            cluster.kill(victim)
+            t = time.time()
+            while cluster.owner(slot) in (None, victim) and time.time() - t < 30:
+                time.sleep(0.05)
+            promoted.append(time.time() - t)
+
+        killer = threading.Thread(target=kill)
+        killer.start()
+        args = ["wrk", "-t1", "-c16", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/ok"]
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+        killer.join()
+        m = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)\b", out)
+        worst_ms = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+        p99 = re.search(r"\s99%\s+(\S+)", out).group(1)
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        print("\n| Redis Cluster failover under wrk (16 conns, master SIGKILLed) | req/s | p99 | max latency | "
+              "store.timeout | promotion after |\n|---|---:|---:|---:|---:|---:|")
+        print(f"| breakwater-redis-cluster-rl | {rps:.0f} | {p99} | {worst_ms:.1f} ms | 50 ms | "
+              f"{promoted[0]:.1f} s |")
+    finally:
+        if proc:
+            proc.stop()
+        cluster.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--breakwater", required=True)
@@ -270,6 +340,11 @@ def main():
     started.append(redis)
     wait_port(redis_port)
     redis_store = f'[store]\nbackend = "redis"\nurl = "redis://127.0.0.1:{redis_port}/0"\ntimeout = "50ms"\n'
+    cluster_procs, cluster_ports = start_redis_cluster(work)
+    started += cluster_procs
+    cluster_store = ('[store]\nbackend = "redis-cluster"\nurl = "redis://' +
+                     ",".join(f"127.0.0.1:{p}" for p in cluster_ports[:2]) + '"\ntimeout = "50ms"\n')
+    redis_nodes = {"breakwater-redis-rl": [redis_port], "breakwater-redis-cluster-rl": cluster_ports}
     try:
         backend, bport = start_backend(work, cpu=1)
         started.append(backend)
@@ -281,6 +356,8 @@ def main():
             "breakwater-policies": lambda: start_breakwater(work, args.breakwater, bport, 1, policies=True,
                                                             store='[store]\nbackend = "memory"\n'),
             "breakwater-redis-rl": lambda: start_breakwater(work, args.breakwater, bport, 1, store=redis_store),
+            "breakwater-redis-cluster-rl": lambda: start_breakwater(work, args.breakwater, bport, 1,
+                                                                    store=cluster_store),
         }
         if args.baseline:
             targets["baseline"] = lambda: start_breakwater(work, args.baseline, bport, 1)
@@ -301,13 +378,13 @@ def main():
                 for c in conns:
                     for name, (proc, port) in running.items():
                         pids = proc.pids() if proc else []
-                        on_redis = name == "breakwater-redis-rl"
-                        calls = redis_script_calls(redis_port) if on_redis else 0
+                        on_redis = name in redis_nodes
+                        calls = redis_script_calls(*redis_nodes[name]) if on_redis else 0
                         before = cpu_ticks(pids)
                         res = wrk(port, path, c, args.duration)
                         after = cpu_ticks(pids)
                         if on_redis:
-                            res["per_call"] = res["requests"] / max(1, redis_script_calls(redis_port) - calls)
+                            res["per_call"] = res["requests"] / max(1, redis_script_calls(*redis_nodes[name]) - calls)
                         res["cpu_us"] = (after - before) / TICK * 1e6 / max(1, res["requests"]) if proc else 0
                         results.setdefault((name, path, c), []).append(res)
                         print(f"round {r + 1} {name:22s} {path:4s} c={c:<3d} {res['rps']:10.0f} req/s "
@@ -321,6 +398,8 @@ def main():
             single[name] = statistics.median(wrk(port, "/ok", 1, max(2, args.duration // 2))["p50"]
                                              for _ in range(args.rounds))
         print_table(results, rss, single, paths, conns, running)
+        if "breakwater-redis-cluster-rl" in running:
+            failover_under_wrk(work, args.breakwater, bport, max(6, args.duration))
         # scaling: breakwater plain with 1 and 2 workers, unpinned
         print("\n| breakwater workers (unpinned, /ok, 64 conns) | req/s |\n|---|---:|")
         for w in (1, 2):
@@ -363,6 +442,12 @@ def print_table(results, rss, single, paths, conns, running):
                 per_call = med([r["per_call"] for r in results[("breakwater-redis-rl", path, c)]])
                 print(f"| breakwater-redis-rl | {path} | {c} | {ratio('breakwater')} | {ratio('breakwater-policies')} "
                       f"| {per_call:.1f} |")
+                if ("breakwater-redis-cluster-rl", path, c) in results:
+                    cl = results[("breakwater-redis-cluster-rl", path, c)]
+                    print(f"| breakwater-redis-cluster-rl (3 masters) | {path} | {c} | "
+                          f"{med([r['rps'] for r in cl]) / med([r['rps'] for r in results[('breakwater', path, c)]]):.2f}"
+                          f" | × single Redis: {med([r['rps'] for r in cl]) / rl:.2f} | "
+                          f"{med([r['per_call'] for r in cl]):.1f} |")
     if "baseline" in running:
         print("\n| new ÷ baseline binary | path | conns | req/s | proxy CPU µs/req |\n|---|---|---:|---:|---:|")
         for new, old in (("breakwater", "baseline"), ("breakwater-policies", "baseline-policies")):

@@ -11,7 +11,7 @@ if [ "${1:-}" != "--no-build" ]; then
   CXX=clang++-14 CC=clang-14 cmake -S . -B build-fuzz -G Ninja -DBW_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build-fuzz -j "$(nproc)"
 fi
-for target in config request redis_reply idempotency_key h2_request; do
+for target in config request redis_reply idempotency_key h2_request cluster_map; do
   corpus=fuzz/corpus/$target
   mkdir -p "$corpus" build-fuzz/new-$target
   echo "fuzzing $target for ${seconds}s" >&2

@@ -2,7 +2,7 @@
 # Installs the Debian packages breakwater needs to build and test, when missing.
 # Sourced by run.sh and test.sh; runs apt-get only if something is absent.
 bw_packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libtomlplusplus-dev libhiredis-dev
-             libssl-dev openssl doctest-dev libbenchmark-dev redis-server python3 curl
+             libssl-dev openssl doctest-dev libbenchmark-dev redis-server redis-sentinel python3 curl
              libnghttp2-dev python3-h2 python3-grpcio nghttp2-client
              chromium fonts-dejavu-core)  # the status page's browser test (headless) and its screenshot's font
 

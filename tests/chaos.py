@@ -9,11 +9,14 @@ Loopback only, bounded in time and requests.
 
     tests/chaos.py                    the long run (~30 s, 100 SIGHUPs, 2,000 idle connections)
     tests/chaos.py --short            the CI version (~20 s), also run by ./test.sh (ctest chaos_short)
+    tests/chaos.py --cluster [--short]  the store on a 3+3 Redis Cluster whose masters are SIGKILLed and
+                                      restarted under load (3 rounds; --short: 1, ctest chaos_cluster_short)
 
 Pass: no crash, no hung request, no failure outside the windows where the
 upstream or Redis is down, RSS and open descriptors back within 10% of the start.
 """
 import argparse
+import hashlib
 import http.client
 import itertools
 import json
@@ -26,7 +29,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "integration"))
-from harness import Breakwater, RedisServer, Upstream, base_config, free_port, route  # noqa: E402
+from harness import (Breakwater, RedisCluster, RedisServer, Upstream, base_config, free_port, route,  # noqa: E402
+                     wait_for)
 
 POLICIES = """
 [route.rate_limit]
@@ -69,6 +73,7 @@ class Load:
     def __init__(self, port, threads, max_requests, hostile_threads=1):
         self.port, self.stop_flag = port, threading.Event()
         self.results = []  # (t, status or error)
+        self.worst = 0.0   # the longest request (seconds)
         self.lock = threading.Lock()
         self.max_requests = max_requests
         self.ids = itertools.count()
@@ -124,6 +129,7 @@ class Load:
                 outcome, conn = type(e).__name__, None
             with self.lock:
                 self.results.append((t, outcome))
+                self.worst = max(self.worst, time.monotonic() - t)
             # The hostile client pauses past the upstream's idle close, so its pooled connections go stale.
             time.sleep(0.3 if hostile else 0.002)
 
@@ -137,10 +143,83 @@ class Load:
             t.join()
 
 
+STORE_TIMEOUT_MS = 100
+
+
+def shut_down(bw, *others):
+    """Stops breakwater and everything else started; (breakwater's exit code, a sanitizer reported)."""
+    code = bw.stop()
+    for o in others:
+        o.stop()
+    sanitized = "Sanitizer" in bw.logs()
+    if sanitized:
+        print("sanitizer report in breakwater's stderr")
+    return code, sanitized
+
+
+def cluster_chaos(short):
+    """Masters of a 3+3 Redis Cluster SIGKILLed and restarted under load. on_error = "allow":
+    no request may fail, hang, or take longer than store.timeout beyond the upstream's own time."""
+    rounds = 1 if short else 3
+    cluster, upstream = RedisCluster(masters=3, replicas=1, node_timeout_ms=1000), Upstream()
+    port, admin = free_port(), free_port()
+    seeds = ",".join("127.0.0.1:%d" % p for p in cluster.masters()[:2])
+    store = (f'[store]\nbackend = "redis-cluster"\nurl = "redis://{seeds}"\ntimeout = "{STORE_TIMEOUT_MS}ms"\n'
+             f'on_error = "allow"\n')
+    policies = '[route.rate_limit]\nrate = 1000000\nper = "1s"\nkey = ["client_ip"]\n'
+    bw = Breakwater(base_config(port, admin, upstream.port, route("api", "/", policies, timeout="2s"), extra=store))
+    failed, failovers = False, []
+    try:
+        wait_for(lambda: "redis connected" in bw.logs(), 5)
+        time.sleep(0.5)
+        descriptor = hashlib.sha256(b"127.0.0.1").hexdigest()
+        bucket_slot = cluster.keyslot("bw:rl:{api:%s}" % descriptor)
+        load = Load(port, threads=4, max_requests=500_000, hostile_threads=0)
+        load.start()
+        time.sleep(1)
+        for i in range(rounds):
+            # the master that owns the slot of the bucket under load, so its failover is felt
+            victim = cluster.owner(bucket_slot)
+            slots = next(n["slots"] for n in cluster.cluster_nodes() if n["port"] == victim)
+            cluster.kill(victim)
+            t = time.monotonic()
+            promoted = wait_for(lambda: cluster.owner(slots[0][0]) not in (None, victim), 30, 0.05)
+            failovers.append(time.monotonic() - t if promoted else None)
+            print(f"  round {i + 1}: master {victim} killed, replica promoted after "
+                  f"{failovers[-1] or float('nan'):.1f} s", file=sys.stderr)
+            time.sleep(1)
+            cluster.restart(victim)  # it comes back as a replica of the promoted one
+            if not wait_for(lambda: cluster.healthy(3, 1), 30, 0.2):
+                print("  the cluster did not heal:\n" + cluster.node_table(), file=sys.stderr)
+                failed = True
+                break
+        time.sleep(1)
+        load.stop()
+        results = load.results
+        bad = [o for _, o in results if o != 200]
+        crashed = bw.proc.poll() is not None
+        print(f"requests sent:            {len(results)}")
+        print(f"failed requests:          {len(bad)} {sorted(set(bad))}")
+        print(f"failovers (s):            {['%.1f' % f if f else 'none' for f in failovers]}")
+        print(f"longest request:          {load.worst * 1000:.0f} ms (store.timeout {STORE_TIMEOUT_MS} ms)")
+        print(f"store errors (allowed):   {bw.metric('breakwater_store_errors_total'):.0f}")
+        print(f"crashed:                  {crashed}")
+        # the upstream answers at once; a request's time beyond a second is the store's doing
+        failed = failed or crashed or bad or None in failovers or load.worst > STORE_TIMEOUT_MS / 1000 + 1.0
+    finally:
+        code, sanitized = shut_down(bw, upstream, cluster)
+    failed = failed or sanitized or code != 0
+    print("FAIL" if failed else "PASS")
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true")
+    ap.add_argument("--cluster", action="store_true")
     args = ap.parse_args()
+    if args.cluster:
+        return cluster_chaos(args.short)
     hups, idle_conns, settle = (30, 500, 3) if args.short else (100, 2000, 10)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -234,13 +313,8 @@ timeout = "2s"
         failed = (crashed or bad or hung or rss_grew or fds1 > fds0 * 1.10 + 2 or
                   bw.metric("breakwater_config_reloads_total", result="success") != hups)
     finally:
-        code = bw.stop()
-        upstream.stop()
-        hostile.stop()
-        redis.stop()
-        if "Sanitizer" in bw.logs():
-            print("sanitizer report in breakwater's stderr")
-            failed = True
+        code, sanitized = shut_down(bw, upstream, hostile, redis)
+    failed = failed or sanitized
     print("FAIL" if failed else "PASS")
     return 1 if failed or code not in (0,) else 0
 

@@ -249,25 +249,48 @@ void load_server(const toml::table& t, Errors& e, ServerConfig& s) {
 
 void load_store(const toml::table& t, Errors& e, StoreConfig& s) {
   Reader r(t, e, "[store]");
+  using B = StoreConfig::Backend;
   std::string v;
   if (r.str("backend", v)) {
     if (v == "memory")
-      s.backend = StoreConfig::Backend::memory;
+      s.backend = B::memory;
     else if (v == "redis")
-      s.backend = StoreConfig::Backend::redis;
+      s.backend = B::redis;
+    else if (v == "redis-cluster")
+      s.backend = B::redis_cluster;
+    else if (v == "redis-sentinel")
+      s.backend = B::redis_sentinel;
     else
-      r.bad(*t.get("backend"), "backend", "must be \"memory\" or \"redis\"");
+      r.bad(*t.get("backend"), "backend", "must be \"memory\", \"redis\", \"redis-cluster\" or \"redis-sentinel\"");
   }
-  if (r.str("url", s.url) && !parse_redis_url(s.url))
-    r.bad(*t.get("url"), "url", "must be redis://[user:password@]host:port[/db] or rediss://...");
+  if (r.str("url", s.url)) {
+    auto hosts = parse_redis_hosts(s.url);
+    if (!hosts)
+      r.bad(*t.get("url"), "url",
+            s.backend == B::redis || s.backend == B::memory
+                ? "must be redis://[user:password@]host:port[/db] or rediss://..."
+                : "must be redis://[user:password@]host1:port1,host2:port2[/db] or rediss://...");
+    else if (hosts->size() > 1 && (s.backend == B::redis || s.backend == B::memory))
+      r.bad(*t.get("url"), "url",
+            "lists several hosts, which only backend = \"redis-cluster\" or \"redis-sentinel\" can use");
+    else if (s.backend == B::redis_cluster && hosts->front().db != 0)
+      r.bad(*t.get("url"), "url", "names database " + std::to_string(hosts->front().db) +
+                                      ", but Redis Cluster has only database 0");
+  }
+  if (r.str("sentinel_master", s.sentinel_master) && s.sentinel_master.empty())
+    r.bad(*t.get("sentinel_master"), "sentinel_master", "must not be empty");
   r.duration("timeout", s.timeout);
   if (r.size("memory_max", s.memory_max) && s.memory_max == 0)
     r.bad(*t.get("memory_max"), "memory_max", "must be greater than zero");
   if (r.str("on_error", v)) {
-    if (v == "allow" || v == "deny")
-      s.on_error_allow = v == "allow";
+    if (v == "allow")
+      s.on_error = StoreConfig::OnError::allow;
+    else if (v == "deny")
+      s.on_error = StoreConfig::OnError::deny;
+    else if (v == "local")
+      s.on_error = StoreConfig::OnError::local;
     else
-      r.bad(*t.get("on_error"), "on_error", "must be \"allow\" or \"deny\"");
+      r.bad(*t.get("on_error"), "on_error", "must be \"allow\", \"deny\" or \"local\"");
   }
 }
 
@@ -419,6 +442,17 @@ void load_rate_limit(const toml::table& t, Errors& e, policy::RateLimitSettings&
   bool burst_ok = r.number("burst", burst, 1, 1e12) || !t.get("burst");
   if (t.get("burst") && burst_ok) s.burst = burst;
   if (rate_ok && per_ok && burst_ok) check_gcra(r, t, s);
+  double local_rate = 0;
+  if (r.number("local_rate", local_rate, 1e-9, 1e12)) {
+    s.local_rate = local_rate;
+    auto l = policy::local_settings(s);
+    auto p = policy::gcra_params(l);
+    if (rate_ok && per_ok && burst_ok && (p.interval_us < 1 || p.interval_us > kMaxGcraUs ||
+                                          p.burst * p.interval_us > kMaxGcraUs))
+      r.bad(*t.get("local_rate"), "local_rate",
+            "is out of the rate limiter's range for 'per' (one request every " + g(p.interval_us) +
+                "us; it must be 1us to 1e+15us, the bucket at most 1e+15us)");
+  }
   if (t.get("key")) s.key.clear();
   r.list(
       "key",

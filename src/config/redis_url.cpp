@@ -95,4 +95,28 @@ std::optional<RedisUrl> parse_redis_url(std::string_view url) {
   return u;
 }
 
+std::optional<std::vector<RedisUrl>> parse_redis_hosts(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  auto scheme = url.substr(0, scheme_end + 3);
+  auto rest = url.substr(scheme_end + 3);
+  auto slash = rest.find('/');
+  auto authority = rest.substr(0, slash);
+  auto path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+  auto at = authority.rfind('@');
+  auto userinfo = at == std::string_view::npos ? std::string_view{} : authority.substr(0, at + 1);
+  auto hosts = at == std::string_view::npos ? authority : authority.substr(at + 1);
+  std::vector<RedisUrl> out;
+  for (;;) {
+    auto comma = hosts.find(',');
+    auto one = parse_redis_url(std::string(scheme) + std::string(userinfo) + std::string(hosts.substr(0, comma)) +
+                               std::string(path));
+    if (!one) return std::nullopt;
+    out.push_back(std::move(*one));
+    if (comma == std::string_view::npos) break;
+    hosts.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
 }  // namespace breakwater::config

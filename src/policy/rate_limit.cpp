@@ -52,6 +52,14 @@ RateHeaders rate_headers(const GcraParams& p, const GcraOutcome& o) {
   return h;
 }
 
+RateLimitSettings local_settings(const RateLimitSettings& s) {
+  RateLimitSettings l = s;
+  if (!s.local_rate) return l;
+  l.rate = *s.local_rate;
+  l.burst = std::max(1.0, std::ceil(s.bucket() * *s.local_rate / s.rate - 1e-9));
+  return l;
+}
+
 std::string rate_limit_policy_value(const RateLimitSettings& s) {
   // Rounded up from nanoseconds: a sub-millisecond `per` is w=1, never w=0.
   auto per_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(s.per).count();

@@ -16,6 +16,8 @@
 #include "breakwater/policy/retry.hpp"
 #include "breakwater/server/server.hpp"
 #include "breakwater/store/hash.hpp"
+#include "breakwater/store/keys.hpp"
+#include "breakwater/store/memory_table.hpp"
 
 namespace breakwater::proxy {
 namespace {
@@ -80,6 +82,10 @@ struct GrpcEnd {
 
 void count(const Exchange& ex, IdempotencyOutcome o) {
   ex.route->metrics->idempotency[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void count(const Exchange& ex, FallbackPolicy p) {
+  ex.route->metrics->fallback[static_cast<std::size_t>(p)].fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -278,15 +284,29 @@ store::Answer<policy::GcraOutcome> Pipeline::rate_limit(Exchange& ex) {
 
 Verdict Pipeline::rate_decision(Exchange& ex, const store::Result<policy::GcraOutcome>& o) {
   auto& rl = *ex.route->cfg->rate_limit;
+  const auto* gcra = &ex.route->gcra;
+  const auto* policy_value = &ex.route->rate_policy_value;
+  std::optional<policy::GcraOutcome> local;
   if (!o) {
     server_.registry().global.store_errors.fetch_add(1, std::memory_order_relaxed);
-    if (ex.snap->config.store.on_error_allow) return Verdict::proceed();
-    return reject(ex, rl.mode, Reason::store_unavailable, "the rate-limit store did not answer");
+    using OnError = config::StoreConfig::OnError;
+    auto on_error = ex.snap->config.store.on_error;
+    auto* table = on_error == OnError::local ? ex.snap->store->local() : nullptr;
+    if (!table) {
+      if (on_error != OnError::deny) return Verdict::proceed();
+      return reject(ex, rl.mode, Reason::store_unavailable, "the rate-limit store did not answer");
+    }
+    // This instance decides alone, at local_rate, in its own bucket.
+    count(ex, FallbackPolicy::rate_limit);
+    gcra = &ex.route->local_gcra;
+    policy_value = &ex.route->local_rate_policy_value;
+    local = table->rate_limit(ex.route->cfg->name, ex.descriptor, *gcra, policy::Clock::now());
   }
-  auto rh = policy::rate_headers(ex.route->gcra, *o);
-  ex.extra_headers.add(policy::kRateLimitPolicyHeader, ex.route->rate_policy_value);
+  const auto& decided = local ? *local : *o;
+  auto rh = policy::rate_headers(*gcra, decided);
+  ex.extra_headers.add(policy::kRateLimitPolicyHeader, *policy_value);
   ex.extra_headers.add_with(policy::kRateLimitHeader, [&](std::string& v) { policy::append_rate_limit_value(v, rh); });
-  if (o->allowed) return Verdict::proceed();
+  if (decided.allowed) return Verdict::proceed();
   return reject(ex, rl.mode, Reason::rate_limited, "the route's rate limit is exhausted",
                 static_cast<int>(rh.retry_after_s));
 }
@@ -318,14 +338,28 @@ awaitable<Verdict> Pipeline::idempotency(Exchange& ex) {
   auto lock_ttl = ip.lock_timeout ? *ip.lock_timeout : rc.timeout + std::chrono::seconds(5);
   auto r = co_await ex.snap->store->handle(worker_.index).idem_begin({rc.name, scope, *key}, fingerprint, token,
                                                                     lock_ttl);
+  bool local = false;
   if (!r) {
     server_.registry().global.store_errors.fetch_add(1, std::memory_order_relaxed);
-    if (ex.snap->config.store.on_error_allow) co_return Verdict::proceed();  // forward without the key's protection
-    co_return reject(ex, ip.mode, Reason::store_unavailable, "the idempotency store did not answer");
+    using OnError = config::StoreConfig::OnError;
+    auto on_error = ex.snap->config.store.on_error;
+    auto* table = on_error == OnError::local ? ex.snap->store->local() : nullptr;
+    if (!table) {
+      if (on_error != OnError::deny) co_return Verdict::proceed();  // forward without the key's protection
+      co_return reject(ex, ip.mode, Reason::store_unavailable, "the idempotency store did not answer");
+    }
+    // Locked in this instance's memory: duplicates reaching this instance still run once.
+    count(ex, FallbackPolicy::idempotency);
+    local = true;
+    auto local_key = store::keys::idempotency(rc.name, scope, *key);
+    auto begun = table->idem_begin(local_key, fingerprint, token, policy::Clock::now(), lock_ttl);
+    if (begun.state == store::IdemBegin::State::acquired) begun.key = std::move(local_key);
+    r = std::move(begun);
   }
   switch (r->state) {
     case store::IdemBegin::State::acquired:
       ex.idem.locked = true;
+      ex.idem.local = local;
       ex.idem.key = std::move(r->key);
       ex.idem.token = std::move(token);
       ex.idem.fingerprint = std::move(fingerprint);
@@ -358,6 +392,10 @@ awaitable<void> Pipeline::release(Exchange& ex) {
   if (!ex.idem.unsettled()) co_return;
   ex.idem.settled = true;
   // Not stored (failure, 5xx, too large): free the key so a retry can run again.
+  if (ex.idem.local) {
+    if (auto* table = ex.snap->store->local()) (void)table->idem_release(ex.idem.key, ex.idem.token);
+    co_return;
+  }
   (void)co_await ex.snap->store->handle(worker_.index).idem_release(ex.idem.key, ex.idem.token);
 }
 
@@ -374,8 +412,13 @@ awaitable<void> Pipeline::store_response(Exchange& ex, const http::ResponseHead&
     stored.headers.emplace_back(std::string(h.name), std::string(h.value));
   }
   ex.idem.settled = true;
-  auto done = co_await ex.snap->store->handle(worker_.index).idem_complete(
-      ex.idem.key, ex.idem.token, ex.idem.fingerprint, policy::encode(stored), ex.idem.ttl);
+  store::Result<bool> done = false;
+  if (auto* table = ex.idem.local ? ex.snap->store->local() : nullptr)  // locked locally: stored locally
+    done = table->idem_complete(ex.idem.key, ex.idem.token, ex.idem.fingerprint, policy::encode(stored),
+                                policy::Clock::now(), ex.idem.ttl);
+  else
+    done = co_await ex.snap->store->handle(worker_.index).idem_complete(
+        ex.idem.key, ex.idem.token, ex.idem.fingerprint, policy::encode(stored), ex.idem.ttl);
   if (done && *done)
     count(ex, IdempotencyOutcome::stored);
   else

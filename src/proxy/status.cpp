@@ -135,6 +135,10 @@ std::string render_metrics(const RouteRegistry& registry, const Snapshot& snap) 
     sample(out, "breakwater_http2_goaways_total", "reason=\"" + std::string(kGoaways[i]) + "\"",
            static_cast<double>(get(registry.global.goaways[i])));
 
+  labeled_counter(out, "breakwater_store_fallback_total",
+                  "Decisions taken with this instance's memory while the store failed (on_error = \"local\").", routes,
+                  &RouteMetrics::fallback, "policy", kFallbackPolicyLabels);
+
   header(out, "breakwater_store_errors_total", "counter", "Store calls that failed or timed out.");
   sample(out, "breakwater_store_errors_total", "", static_cast<double>(get(registry.global.store_errors)));
 
@@ -187,6 +191,8 @@ std::string_view backend_name(config::StoreConfig::Backend b) {
   switch (b) {
     case config::StoreConfig::Backend::memory: return "memory";
     case config::StoreConfig::Backend::redis: return "redis";
+    case config::StoreConfig::Backend::redis_cluster: return "redis-cluster";
+    case config::StoreConfig::Backend::redis_sentinel: return "redis-sentinel";
   }
   return "unknown";
 }

@@ -212,6 +212,9 @@ std::shared_ptr<const Snapshot> Server::build_snapshot(config::Config c) {
     if (rc.rate_limit) {
       rt.gcra = policy::gcra_params(*rc.rate_limit);
       rt.rate_policy_value = policy::rate_limit_policy_value(*rc.rate_limit);
+      auto local = policy::local_settings(*rc.rate_limit);
+      rt.local_gcra = policy::gcra_params(local);
+      rt.local_rate_policy_value = policy::rate_limit_policy_value(local);
     }
     if (rc.retry)
       rt.budget = registry_.policy<SharedBudget>(rc.name, *rc.retry,

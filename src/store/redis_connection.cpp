@@ -167,7 +167,8 @@ awaitable<void> RedisConnection::handshake(std::shared_ptr<RedisConnection> self
     if (!self->url_.user.empty()) auth.push_back(self->url_.user);
     auth.push_back(self->url_.password);
     auto r = co_await self->send(std::move(auth), limit);
-    if (!r || r->is_error()) {
+    bool not_asked = r && r->is_error() && self->auth_optional_ && r->str.find("without any password") != std::string::npos;
+    if ((!r || r->is_error()) && !not_asked) {
       fail("AUTH failed: " + (r ? r->str : std::string("no answer")));
       co_return;
     }
@@ -187,8 +188,17 @@ awaitable<void> RedisConnection::handshake(std::shared_ptr<RedisConnection> self
     fail("PING failed: " + (r ? r->str : std::string("no answer")));
     co_return;
   }
+  if (!self->channel_.empty()) {
+    std::vector<std::string> subscribe{"SUBSCRIBE", self->channel_};
+    r = co_await self->send(std::move(subscribe), limit);
+    if (!r || r->is_error()) {
+      fail("SUBSCRIBE failed: " + (r ? r->str : std::string("no answer")));
+      co_return;
+    }
+  }
   if (generation == self->generation_ && self->connected_) {
     self->ready_ = true;
+    self->answered_once_ = true;
     log_info("redis connected to " + self->url_.host + ":" + std::to_string(self->url_.port));
   }
 }
@@ -212,6 +222,10 @@ awaitable<void> RedisConnection::read_replies() {
       if (next == RedisReplyReader::Next::error) {
         log_error("redis protocol error; reconnecting");
         co_return;
+      }
+      if (inflight_.empty() && on_message_) {  // a subscribed connection: a message
+        on_message_(reply);
+        continue;
       }
       if (inflight_.empty()) {
         log_error("redis sent a reply nobody asked for; reconnecting");
@@ -287,12 +301,14 @@ awaitable<Result<RedisReply>> RedisConnection::send(std::vector<std::string> arg
   co_return co_await send_formatted(resp, timeout);
 }
 
-awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout) {
+awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout,
+                                                             unsigned leading) {
   Result<RedisReply> reply = StoreError::unavailable;
   if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return reply;
   auto deadline = policy::Clock::now() + timeout;
   co_await park([&](Wake w) {
     outbuf_.append(resp);
+    for (unsigned i = 0; i < leading; ++i) inflight_.push_back(Pending{{}, nullptr, deadline});  // replies discarded
     inflight_.push_back(Pending{std::move(w), &reply, deadline});
     schedule_flush();
     arm_deadline(deadline);
@@ -300,10 +316,11 @@ awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view r
   co_return reply;
 }
 
-awaitable<Result<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout) {
+awaitable<Result<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout,
+                                                             unsigned leading) {
   if (timeout <= policy::Duration::zero()) co_return StoreError::timeout;
   if (!ready_) co_return StoreError::unavailable;
-  co_return co_await send_formatted(resp, timeout);
+  co_return co_await send_formatted(resp, timeout, leading);
 }
 
 void format_eval(std::string& out, const RedisScript& script, std::string_view key,

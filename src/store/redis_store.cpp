@@ -233,7 +233,10 @@ awaitable<Result<bool>> RedisStore::Handle::idem_release(std::string key, std::s
 }
 
 RedisStore::RedisStore(const config::StoreConfig& cfg, std::vector<std::unique_ptr<RedisClient>> clients)
-    : url_(cfg.url), timeout_(cfg.timeout), clients_(std::move(clients)) {
+    : backend_(cfg.backend),
+      url_(cfg.url),
+      sentinel_master_(cfg.sentinel_master),
+      timeout_(cfg.timeout), clients_(std::move(clients)), local_(cfg.memory_max) {
   for (auto& c : clients_) handles_.push_back(std::make_unique<Handle>(*c));
 }
 
@@ -252,9 +255,9 @@ bool RedisStore::ready() const {
 
 std::shared_ptr<Store> make_store(const config::StoreConfig& cfg, const std::vector<net::any_io_executor>& workers) {
   if (cfg.backend == config::StoreConfig::Backend::memory) return std::make_shared<MemoryStore>(cfg.memory_max);
-  auto url = config::parse_redis_url(cfg.url).value_or(config::RedisUrl{});
+  auto hosts = config::parse_redis_hosts(cfg.url).value_or(std::vector<config::RedisUrl>{config::RedisUrl{}});
   std::vector<std::unique_ptr<RedisClient>> clients;
-  for (auto& ex : workers) clients.push_back(make_redis_client(cfg, url, ex));
+  for (auto& ex : workers) clients.push_back(make_redis_client(cfg, hosts, ex));
   return std::make_shared<RedisStore>(cfg, std::move(clients));
 }
 

@@ -280,6 +280,22 @@ connect_timeout = "500ms"
 """
 
 
+def start_breakwater(upstream_port, routes, extra=""):
+    """A breakwater on free ports (its listener's port as .port) in front of `upstream_port`."""
+    port, admin = free_port(), free_port()
+    bw = Breakwater(base_config(port, admin, upstream_port, routes, extra=extra))
+    bw.port = port
+    return bw
+
+
+def duplicate_outcomes(results):
+    """Answers to duplicates of one Idempotency-Key request: (originals, replays, in-flight refusals)."""
+    originals = [r for r in results if 200 <= r[0] < 300 and "idempotent-replayed" not in r[1]]
+    replays = [r for r in results if 200 <= r[0] < 300 and r[1].get("idempotent-replayed") == "true"]
+    in_flight = [r for r in results if r[0] == 409 and r[1].get("x-breakwater") == "idempotency_in_flight"]
+    return originals, replays, in_flight
+
+
 def route(name, prefix, tables="", timeout="3s", upstream="app"):
     """A [[route]] on listener "in" to `upstream` for `prefix`, with policy `tables`."""
     return f"""
@@ -451,6 +467,26 @@ def assert_clean(test, bw):
     test.assertIn(bw.proc.returncode, (0, -9), "breakwater exited with %r" % bw.proc.returncode)
 
 
+class SharedStoreCase(unittest.TestCase):
+    """Tests sharing, class-wide, breakwater instances (cls.instances) in front of cls.upstream and a
+    store (cls.backend: a RedisCluster, RedisSentinels...). Every instance must stay up, and stop clean."""
+    instances, upstream, backend = [], None, None
+
+    @classmethod
+    def tearDownClass(cls):
+        for bw in cls.instances:
+            bw.stop()
+        for p in (cls.upstream, cls.backend):
+            if p:
+                p.stop()
+        for bw in cls.instances:  # no crash, no sanitizer report
+            assert_clean(unittest.TestCase(), bw)
+
+    def tearDown(self):
+        for bw in self.instances:
+            self.assertIsNone(bw.proc.poll(), bw.logs())
+
+
 class ProxyTestCase(unittest.TestCase):
     """Starts an upstream and a breakwater with `routes` for each test."""
     routes = SIMPLE_ROUTE
@@ -483,18 +519,21 @@ class ProxyTestCase(unittest.TestCase):
 class RedisServer:
     """A real redis-server on a free loopback port, no persistence."""
 
-    def __init__(self, port=None, password=None, extra=(), tls=None):
-        """tls: a Certificates; the server then speaks TLS only, on `port`."""
+    def __init__(self, port=None, password=None, extra=(), tls=None, dir=None):
+        """tls: a Certificates; the server then speaks TLS only, on `port`. dir: keep state
+        (a cluster node's nodes.conf) across a restart."""
         self.port = port or free_port()
         self.password = password
         self.tls = tls
-        self.dir = tempfile.mkdtemp(prefix="bw-redis-")
+        self.extra = tuple(extra)
+        self.dir = dir or tempfile.mkdtemp(prefix="bw-redis-")
         ports = ["--port", str(self.port)]
         if tls:
             ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", tls.cert, "--tls-key-file",
                      tls.key, "--tls-ca-cert-file", tls.ca, "--tls-auth-clients", "no"]
         args = ["redis-server"] + ports + ["--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"]
+                "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no",
+                "--logfile", os.path.join(self.dir, "redis.log")]
         if password:
             args += ["--requirepass", password]
         self.proc = subprocess.Popen(args + list(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -515,12 +554,20 @@ class RedisServer:
             with s, s.makefile("rb") as f:
                 return self._command(s, f, args)
 
-    def _command(self, s, f, args):
+    def _command(self, s, f, args, db=None):
         if self.password:
             s.sendall(resp_encode("AUTH", self.password))
             resp_read(f)
+        if db is not None:
+            s.sendall(resp_encode("SELECT", db))
+            resp_read(f)
         s.sendall(resp_encode(*args))
         return resp_read(f)
+
+    def command_db(self, db, *args):
+        """One command in database `db`."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s, s.makefile("rb") as f:
+            return self._command(s, f, args, db)
 
     def pause(self):
         self.proc.send_signal(signal.SIGSTOP)
@@ -533,6 +580,201 @@ class RedisServer:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait()
+
+    def restart(self):
+        """The same port, password, options and data directory, after stop() (or a SIGKILL)."""
+        self.stop()
+        return RedisServer(port=self.port, password=self.password, extra=self.extra, tls=self.tls, dir=self.dir)
+
+
+def wait_for(what, timeout, interval=0.05):
+    """Polls `what()` until it returns something true; that value, or None after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        v = what()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(interval)
+
+
+class RedisCluster:
+    """A real Redis Cluster on free loopback ports: `masters` masters with `replicas` replicas each,
+    made by `redis-cli --cluster create`, with a short cluster-node-timeout and
+    cluster-require-full-coverage no (a dead master costs only its own slots)."""
+
+    def __init__(self, masters=3, replicas=1, node_timeout_ms=1000, password=None, tls=None):
+        """tls: a Certificates; every node then speaks TLS only (clients, bus, replication) and
+        announces itself as "localhost", the name its certificate carries."""
+        self.password = password
+        extra = ["--cluster-enabled", "yes", "--cluster-node-timeout", str(node_timeout_ms),
+                 "--cluster-require-full-coverage", "no", "--repl-diskless-sync-delay", "0"]
+        if password:
+            extra += ["--masterauth", password]
+        if tls:
+            extra += ["--tls-cluster", "yes", "--tls-replication", "yes", "--cluster-announce-hostname", "localhost",
+                      "--cluster-preferred-endpoint-type", "hostname"]
+        self.nodes = {}
+        try:
+            for _ in range(masters * (1 + replicas)):
+                # the cluster bus on a free port of its own (port + 10000 may be taken or past 65535)
+                n = RedisServer(password=password, extra=extra + ["--cluster-port", str(free_port())], tls=tls)
+                self.nodes[n.port] = n
+            args = ["redis-cli"] + (["-a", password, "--no-auth-warning"] if password else [])
+            args += (["--tls", "--cacert", tls.ca] if tls else []) + ["--cluster", "create"]
+            args += ["127.0.0.1:%d" % p for p in self.nodes] + ["--cluster-replicas", str(replicas), "--cluster-yes"]
+            out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+            if out.returncode != 0:
+                raise RuntimeError("redis-cli --cluster create failed:\n" + out.stdout + out.stderr)
+            if not wait_for(lambda: self.healthy(masters, replicas), 30, 0.1):
+                raise RuntimeError("the cluster did not settle:\n" + self.node_table())
+        except BaseException:
+            self.stop()
+            raise
+
+    def command(self, port, *args):
+        return self.nodes[port].command(*args)
+
+    def alive(self):
+        return [p for p, n in self.nodes.items() if n.proc.poll() is None]
+
+    def cluster_nodes(self, via=None):
+        """[{port, id, role, failed, master_id, slots: [(first, last)]}] as node `via` sees the cluster."""
+        text = self.command(via or self.alive()[0], "CLUSTER", "NODES")
+        text = text.decode() if isinstance(text, bytes) else text
+        out = []
+        for line in text.splitlines():
+            f = line.split()
+            flags = f[2].split(",")
+            slots = []
+            for r in f[8:]:
+                if r.startswith("["):
+                    continue  # a slot in migration
+                a, _, b = r.partition("-")
+                slots.append((int(a), int(b or a)))
+            out.append({"id": f[0], "port": int(f[1].split("@")[0].rsplit(":", 1)[1]),
+                        "role": "master" if "master" in flags else "replica",
+                        "failed": "fail" in flags or "fail?" in flags, "master_id": f[3], "slots": slots})
+        return out
+
+    def node_table(self):
+        try:
+            return "\n".join(str(n) for n in self.cluster_nodes())
+        except Exception as e:  # noqa: BLE001 - only for a failure message
+            return repr(e)
+
+    def healthy(self, masters, replicas):
+        try:
+            for p in self.alive():
+                info = self.command(p, "CLUSTER", "INFO")
+                info = info.decode() if isinstance(info, bytes) else info
+                if "cluster_state:ok" not in info:
+                    return False
+            nodes = self.cluster_nodes()
+        except (OSError, RuntimeError):
+            return False
+        ms = [n for n in nodes if n["role"] == "master" and n["slots"] and not n["failed"]]
+        rs = [n for n in nodes if n["role"] == "replica" and not n["failed"] and n["port"] in self.alive() and
+              "master_link_status:up" in self.command(n["port"], "INFO", "replication")]
+        return len(ms) == masters and len(rs) == masters * replicas and \
+            sum(b - a + 1 for m in ms for a, b in m["slots"]) == 16384
+
+    def masters(self):
+        """Ports of the live masters that serve slots, in port order."""
+        return sorted(n["port"] for n in self.cluster_nodes() if n["role"] == "master" and n["slots"]
+                      and not n["failed"] and n["port"] in self.alive())
+
+    def node_id(self, port):
+        return next(n["id"] for n in self.cluster_nodes() if n["port"] == port)
+
+    def keyslot(self, key):
+        return int(self.command(self.alive()[0], "CLUSTER", "KEYSLOT", key))
+
+    def owner(self, slot):
+        """The port of the live, unfailed master serving `slot`, as the cluster sees it (None: nobody)."""
+        for n in self.cluster_nodes():
+            if n["role"] == "master" and not n["failed"] and any(a <= slot <= b for a, b in n["slots"]):
+                return n["port"]
+        return None
+
+    def kill(self, port):
+        self.nodes[port].proc.kill()
+        self.nodes[port].proc.wait()
+
+    def restart(self, port):
+        self.nodes[port] = self.nodes[port].restart()
+
+    def stop(self):
+        for n in self.nodes.values():
+            n.stop()
+
+
+class RedisSentinels:
+    """A master, one replica and `count` redis-sentinel processes watching it as `name`,
+    on free loopback ports (down-after 1000 ms: a dead master is replaced within a few seconds)."""
+
+    def __init__(self, count=3, name="mymaster", password=None):
+        self.name = name
+        self.master = RedisServer(password=password, extra=["--repl-diskless-sync-delay", "0"] +
+                                  (["--masterauth", password] if password else []))
+        self.replica = RedisServer(password=password, extra=["--replicaof", "127.0.0.1", str(self.master.port),
+                                                             "--repl-diskless-sync-delay", "0"] +
+                                   (["--masterauth", password] if password else []))
+        self.sentinels = []
+        try:
+            for _ in range(count):
+                port = free_port()
+                d = tempfile.mkdtemp(prefix="bw-sentinel-")
+                conf = os.path.join(d, "sentinel.conf")
+                with open(conf, "w") as f:
+                    f.write(f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {d}\n"
+                            f"sentinel monitor {name} 127.0.0.1 {self.master.port} 2\n"
+                            f"sentinel down-after-milliseconds {name} 1000\n"
+                            f"sentinel failover-timeout {name} 5000\n"
+                            f"sentinel parallel-syncs {name} 1\n" +
+                            (f"sentinel auth-pass {name} {password}\n" if password else ""))
+                proc = subprocess.Popen(["redis-sentinel", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                self.sentinels.append((port, proc))
+                if not wait_port(port):
+                    raise RuntimeError("redis-sentinel did not start")
+            # every sentinel knows the replica and the other sentinels before anything fails
+            if not wait_for(lambda: all(self._knows_all(p) for p, _ in self.sentinels), 30, 0.1):
+                raise RuntimeError("the sentinels did not discover each other and the replica")
+        except BaseException:
+            self.stop()
+            raise
+
+    def sentinel(self, port, *args):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s, s.makefile("rb") as f:
+            s.sendall(resp_encode(*args))
+            return resp_read(f)
+
+    def _knows_all(self, port):
+        try:
+            m = self.sentinel(port, "SENTINEL", "master", self.name)
+            fields = dict(zip(m[0::2], m[1::2]))
+            def get(k):
+                v = fields.get(k.encode(), fields.get(k))
+                return int(v) if v is not None else 0
+            return get("num-slaves") >= 1 and get("num-other-sentinels") >= len(self.sentinels) - 1
+        except (OSError, RuntimeError, ValueError):
+            return False
+
+    def master_port(self, via=None):
+        """The master's port as a sentinel names it now."""
+        r = self.sentinel(via or self.sentinels[0][0], "SENTINEL", "get-master-addr-by-name", self.name)
+        return int(r[1])
+
+    def url(self, password=None, db=0):
+        auth = f":{password}@" if password else ""
+        return "redis://" + auth + ",".join("127.0.0.1:%d" % p for p, _ in self.sentinels) + "/%d" % db
+
+    def stop(self):
+        for _, proc in self.sentinels:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.master.stop()
+        self.replica.stop()
 
 
 def resp_encode(*args):

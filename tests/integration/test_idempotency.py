@@ -4,8 +4,8 @@ import threading
 import time
 import unittest
 
-from harness import (Breakwater, ProxyTestCase, RedisServer, Upstream, assert_clean, base_config, free_port,
-                     parse_responses, raw, request, route)
+from harness import (ProxyTestCase, RedisServer, Upstream, assert_clean, duplicate_outcomes,
+                     free_port, parse_responses, raw, request, route, start_breakwater)
 
 
 def idem_route(name, prefix, tables="", timeout="5s"):
@@ -160,11 +160,7 @@ class AcrossSidecars(unittest.TestCase):
         self.upstream = Upstream()
         self.instances = []
         store = f'[store]\nbackend = "redis"\nurl = "{self.redis.url()}"\ntimeout = "500ms"\n'
-        for _ in range(2):
-            port, admin = free_port(), free_port()
-            bw = Breakwater(base_config(port, admin, self.upstream.port, ROUTES, extra=store))
-            bw.port = port
-            self.instances.append(bw)
+        self.instances = [start_breakwater(self.upstream.port, ROUTES, store) for _ in range(2)]
         for bw in self.instances:
             deadline = time.time() + 5
             while "redis connected" not in bw.logs() and time.time() < deadline:
@@ -184,9 +180,7 @@ class AcrossSidecars(unittest.TestCase):
         with concurrent.futures.ThreadPoolExecutor(50) as pool:
             results = list(pool.map(one, range(50)))
         self.assertEqual(self.upstream.count("seq/once"), 1)
-        originals = [r for r in results if r[0] == 201 and "idempotent-replayed" not in r[1]]
-        replays = [r for r in results if r[0] == 201 and r[1].get("idempotent-replayed") == "true"]
-        in_flight = [r for r in results if r[0] == 409 and r[1].get("x-breakwater") == "idempotency_in_flight"]
+        originals, replays, in_flight = duplicate_outcomes(results)
         self.assertEqual(len(originals), 1)
         self.assertEqual(len(originals) + len(replays) + len(in_flight), 50)
         self.assertTrue(all(r[2] == b"call 1" for r in originals + replays))

@@ -34,11 +34,15 @@ struct ServerConfig {
 };
 
 struct StoreConfig {
-  enum class Backend { memory, redis } backend = Backend::memory;
+  enum class Backend { memory, redis, redis_cluster, redis_sentinel } backend = Backend::memory;
+  // redis: one node; redis-cluster: seed nodes; redis-sentinel: the sentinels (host-list urls, SPEC §6).
   std::string url = "redis://127.0.0.1:6379/0";
+  std::string sentinel_master = "mymaster";
   Duration timeout = std::chrono::milliseconds(50);
   std::uint64_t memory_max = 64ull << 20;  // memory backend: bytes of records and buckets kept
-  bool on_error_allow = true;
+  // When the store fails: let the request through, refuse it, or decide with
+  // this instance's memory (SPEC §6, on_error = "local").
+  enum class OnError { allow, deny, local } on_error = OnError::allow;
   bool operator==(const StoreConfig&) const = default;
 };
 

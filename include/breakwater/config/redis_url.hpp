@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace breakwater::config {
 
@@ -17,5 +18,8 @@ struct RedisUrl {
 };
 
 [[nodiscard]] std::optional<RedisUrl> parse_redis_url(std::string_view url);
+// redis://[user:password@]h1:p1,h2:p2[/db] (cluster seeds, sentinels): one
+// RedisUrl per host, each with the scheme, credentials and db; a single host is a list of one.
+[[nodiscard]] std::optional<std::vector<RedisUrl>> parse_redis_hosts(std::string_view url);
 
 }  // namespace breakwater::config

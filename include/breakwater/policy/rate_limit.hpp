@@ -15,6 +15,9 @@ struct GcraParams {
   double burst = 1;        // bucket size in requests
 };
 [[nodiscard]] GcraParams gcra_params(const RateLimitSettings& s);
+// on_error = "local" (SPEC §6): the same limit at `local_rate` (default: rate),
+// its burst scaled by local_rate / rate, rounded up, at least 1.
+[[nodiscard]] RateLimitSettings local_settings(const RateLimitSettings& s);
 // The integer microseconds both backends compute with: one token, and the whole bucket.
 [[nodiscard]] std::int64_t gcra_interval_us(const GcraParams& p);
 [[nodiscard]] std::int64_t gcra_tolerance_us(const GcraParams& p);

@@ -21,6 +21,7 @@ struct RateLimitSettings {
   std::optional<double> burst;                      // unset: rate
   std::vector<DescriptorPart> key{DescriptorPart{}};  // client_ip
   Mode mode = Mode::enforce;
+  std::optional<double> local_rate;                 // on_error = "local": this instance's own rate (unset: rate)
   [[nodiscard]] double bucket() const { return burst ? *burst : rate; }
   bool operator==(const RateLimitSettings&) const = default;
 };

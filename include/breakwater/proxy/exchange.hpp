@@ -56,6 +56,7 @@ struct Exchange {
   struct Idempotency {
     bool locked = false;   // we own the in-flight lock
     bool settled = false;  // completed or released
+    bool local = false;    // locked in this instance's memory (on_error = "local"), not in the store
     std::string key, token, fingerprint;
     policy::Duration ttl{};
     std::uint64_t max_response = 0;

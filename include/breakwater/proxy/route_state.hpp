@@ -39,6 +39,11 @@ struct Histogram {
 enum class IdempotencyOutcome : std::uint8_t { BREAKWATER_IDEMPOTENCY_OUTCOMES(BW_LABEL_ENUM) };
 inline constexpr std::array kIdempotencyOutcomeLabels{BREAKWATER_IDEMPOTENCY_OUTCOMES(BW_LABEL_NAME)};
 
+// Label values of breakwater_store_fallback_total{policy} (on_error = "local").
+#define BREAKWATER_FALLBACK_POLICIES(X) X(rate_limit) X(idempotency)
+enum class FallbackPolicy : std::uint8_t { BREAKWATER_FALLBACK_POLICIES(BW_LABEL_ENUM) };
+inline constexpr std::array kFallbackPolicyLabels{BREAKWATER_FALLBACK_POLICIES(BW_LABEL_NAME)};
+
 struct RouteMetrics {
   RouteMetrics(std::string n, unsigned workers) : name(std::move(n)), series(workers) {}
   std::string name;
@@ -51,6 +56,7 @@ struct RouteMetrics {
   Counter retries{0};
   Counter budget_exhausted{0};
   std::array<Counter, kIdempotencyOutcomeLabels.size()> idempotency{};
+  std::array<Counter, kFallbackPolicyLabels.size()> fallback{};  // decisions taken locally (on_error = "local")
   std::array<Counter, policy::kBreakerStateLabels.size()> transitions{};
   Counter shadow_retries{0};
   std::array<Counter, 17> grpc_calls{};  // by gRPC status code (SPEC §9)

@@ -26,6 +26,8 @@ struct RouteRuntime {
   // Derived once per config version, not per request.
   policy::GcraParams gcra;
   std::string rate_policy_value;  // the RateLimit-Policy header's value
+  policy::GcraParams local_gcra;        // on_error = "local": this instance's own bucket (SPEC §6)
+  std::string local_rate_policy_value;  // its RateLimit-Policy value (q=LOCAL_RATE)
 };
 
 struct Snapshot final {

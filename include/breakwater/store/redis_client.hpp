@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "breakwater/config/model.hpp"
 #include "breakwater/config/redis_url.hpp"
@@ -63,8 +64,9 @@ void append_bulk(std::string& out, std::string_view arg);
 void format_eval(std::string& out, const RedisScript& script, std::string_view key,
                  std::span<const std::string_view> args, bool full = false);
 
-// The client for `cfg` on one worker's executor, already connecting.
-std::unique_ptr<RedisClient> make_redis_client(const config::StoreConfig& cfg, const config::RedisUrl& url,
+// The client for `cfg` on one worker's executor, already connecting: one node,
+// a cluster from its seeds, or the master the sentinels name (`hosts`: the url's).
+std::unique_ptr<RedisClient> make_redis_client(const config::StoreConfig& cfg, std::vector<config::RedisUrl> hosts,
                                                net::any_io_executor ex);
 
 }  // namespace breakwater::store

@@ -9,6 +9,7 @@
 // loop leave in one write.
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,8 +36,20 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   void stop();  // thread-safe
   // A command in RESP form (see format_command), answered within `timeout`:
   // unavailable when not connected or the connection dropped before the reply.
-  awaitable<Result<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout);
+  // `leading`: that many commands come first in `resp` (ASKING before a
+  // command for a slot being imported); their replies are discarded.
+  awaitable<Result<RedisReply>> call_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0);
+  // A sentinel may ask for no password: then the url's credentials are not needed (SPEC §6).
+  void set_auth_optional() { auth_optional_ = true; }
+  // Before start(): every connection made SUBSCRIBEs to `channel` after its PING and
+  // hands each message to `on_message` (on the executor); it sends no other command.
+  void set_subscription(std::string channel, std::function<void(const RedisReply&)> on_message) {
+    channel_ = std::move(channel);
+    on_message_ = std::move(on_message);
+  }
   [[nodiscard]] bool ready() const { return ready_; }
+  // Has been ready at least once: a connection still on its first attempt is not.
+  [[nodiscard]] bool answered_once() const { return answered_once_; }
   [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
 
  private:
@@ -53,7 +66,7 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   awaitable<bool> connect();
   awaitable<void> read_replies();
   awaitable<Result<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
-  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout);
+  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0);
   void schedule_flush();
   void flush();
   void arm_deadline(policy::TimePoint at);
@@ -77,7 +90,11 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   std::uint64_t deadline_wait_ = 0;
   bool connected_ = false;
   std::atomic<bool> ready_{false};  // also read by a reload waiting for a new client
+  bool answered_once_ = false;
   bool stopped_ = false;
+  bool auth_optional_ = false;
+  std::string channel_;
+  std::function<void(const RedisReply&)> on_message_;
   std::uint64_t generation_ = 0;
 };
 

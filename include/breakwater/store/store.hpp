@@ -17,6 +17,8 @@
 
 namespace breakwater::store {
 
+class MemoryTable;
+
 // An answer at once (no coroutine frame: the memory store, or a key Redis
 // refused recently) or one to co_await.
 template <class T>
@@ -66,6 +68,9 @@ class Store {
   [[nodiscard]] virtual bool ready() const { return true; }
   // Periodic housekeeping off the request path (the memory store drops what expired).
   virtual void sweep(policy::TimePoint) {}
+  // on_error = "local": this instance's own memory, which decides while the
+  // store fails (SPEC §6); null for a store that never fails (memory).
+  [[nodiscard]] virtual MemoryTable* local() { return nullptr; }
 
  protected:
   std::vector<std::unique_ptr<StoreHandle>> handles_;  // one per worker, or one for all

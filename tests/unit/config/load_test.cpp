@@ -68,7 +68,7 @@ TEST_CASE("the example config loads with the documented defaults") {
   CHECK(c.server.workers == 0);
   CHECK(c.server.admin.str() == "127.0.0.1:9901");
   CHECK(c.store.timeout == 50ms);
-  CHECK(c.store.on_error_allow);
+  CHECK(c.store.on_error == StoreConfig::OnError::allow);
   REQUIRE(c.listeners.size() == 2);
   CHECK(c.listeners[1].max_connections == 10000);  // defaults to the first example's value
   CHECK(c.listeners[1].max_body == 8u * 1024 * 1024);
@@ -161,7 +161,7 @@ TEST_CASE("bad values are errors at the value") {
   CHECK(only_error(std::string(kMinimal) + "[route.bulkhead]\nmode = \"audit\"\n") ==
         "t.toml:13:8: 'mode' must be \"enforce\" or \"shadow\"");
   CHECK(only_error(std::string("[store]\nbackend = \"etcd\"\n") + kMinimal) ==
-        "t.toml:2:11: 'backend' must be \"memory\" or \"redis\"");
+        "t.toml:2:11: 'backend' must be \"memory\", \"redis\", \"redis-cluster\" or \"redis-sentinel\"");
   CHECK(only_error(std::string("[server]\nadmin = \"admin.local:1\"\n") + kMinimal) ==
         "t.toml:2:9: 'admin' must be an IP address and port, like \"127.0.0.1:9901\"");
 }
@@ -217,4 +217,31 @@ TEST_CASE("every error is reported, in file order") {
   CHECK(r.errors[1].rfind("t.toml:3:", 0) == 0);
   CHECK(r.errors[2] == "t.toml:4:1: missing required key 'name' in [[listener]]");
   CHECK(r.errors[3].rfind("t.toml:5:8:", 0) == 0);
+}
+
+TEST_CASE("cluster and sentinel stores, on_error = local, local_rate (SPEC §2, §6)") {
+  auto r = load(std::string("[store]\nbackend = \"redis-cluster\"\nurl = \"redis://u:p@10.0.0.1:7000,10.0.0.2:7001\"\n"
+                            "on_error = \"local\"\n") +
+                kMinimal + "[route.rate_limit]\nrate = 10\nburst = 5\nlocal_rate = 3\n");
+  REQUIRE(r.errors.empty());
+  CHECK(r.config.store.backend == StoreConfig::Backend::redis_cluster);
+  CHECK(r.config.store.on_error == StoreConfig::OnError::local);
+  REQUIRE(r.config.routes[0].rate_limit->local_rate);
+  CHECK(*r.config.routes[0].rate_limit->local_rate == 3);
+  auto s = load(std::string("[store]\nbackend = \"redis-sentinel\"\nurl = \"redis://s1:26379,s2:26380/2\"\n"
+                            "sentinel_master = \"orders\"\n") + kMinimal);
+  REQUIRE(s.errors.empty());
+  CHECK(s.config.store.sentinel_master == "orders");
+  CHECK(only_error(std::string("[store]\nbackend = \"redis\"\nurl = \"redis://a:1,b:2\"\n") + kMinimal) ==
+        "t.toml:3:7: 'url' lists several hosts, which only backend = \"redis-cluster\" or \"redis-sentinel\" can use");
+  CHECK(only_error(std::string("[store]\nbackend = \"redis-cluster\"\nurl = \"redis://a:1,:2\"\n") + kMinimal) ==
+        "t.toml:3:7: 'url' must be redis://[user:password@]host1:port1,host2:port2[/db] or rediss://...");
+  CHECK(only_error(std::string("[store]\nbackend = \"redis-cluster\"\nurl = \"redis://a:1/3\"\n") + kMinimal) ==
+        "t.toml:3:7: 'url' names database 3, but Redis Cluster has only database 0");
+  CHECK(only_error(std::string("[store]\non_error = \"maybe\"\n") + kMinimal) ==
+        "t.toml:2:12: 'on_error' must be \"allow\", \"deny\" or \"local\"");
+  CHECK(only_error(std::string("[store]\nsentinel_master = \"\"\n") + kMinimal) ==
+        "t.toml:2:19: 'sentinel_master' must not be empty");
+  CHECK(only_error(std::string(kMinimal) + "[route.rate_limit]\nrate = 1\nlocal_rate = 0\n").rfind(
+            "t.toml:14:14: 'local_rate' must be between", 0) == 0);
 }

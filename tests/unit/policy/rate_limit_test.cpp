@@ -114,3 +114,21 @@ TEST_CASE("a batch of n decisions equals n decisions in a row at the same instan
     CHECK(batch_tat == seq_tat);
   }
 }
+
+TEST_CASE("local_settings: local_rate, burst scaled by local_rate / rate, rounded up, at least 1 (SPEC §6)") {
+  breakwater::policy::RateLimitSettings s;
+  s.rate = 100;
+  s.burst = 50;
+  CHECK(breakwater::policy::local_settings(s) == s);  // no local_rate: the limit as it is
+  s.local_rate = 10;
+  auto l = breakwater::policy::local_settings(s);
+  CHECK(l.rate == 10);
+  CHECK(*l.burst == 5);
+  s.local_rate = 3;  // 50 * 3 / 100 = 1.5 -> 2
+  CHECK(*breakwater::policy::local_settings(s).burst == 2);
+  s.local_rate = 0.5;  // 0.25 -> at least 1
+  CHECK(*breakwater::policy::local_settings(s).burst == 1);
+  s.burst.reset();  // burst defaults to rate: 100 * 0.5 / 100 = 0.5 -> 1
+  CHECK(*breakwater::policy::local_settings(s).burst == 1);
+  CHECK(breakwater::policy::rate_limit_policy_value(breakwater::policy::local_settings(s)) == "\"default\";q=0.5;w=1");
+}
