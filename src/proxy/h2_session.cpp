@@ -14,7 +14,6 @@
 namespace breakwater::proxy {
 namespace {
 
-constexpr std::size_t kMaxHeaderList = 64 * 1024;
 // Request bodies up to this size are buffered (so they can be replayed); larger ones stream.
 constexpr std::size_t kBufferedBody = 64 * 1024;
 // Response DATA queued per stream before the relay waits for the client to take it.
@@ -37,6 +36,26 @@ nghttp2_nv nv(std::string_view name, std::string_view value) {
 ssize_t read_out_cb(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length, std::uint32_t* flags,
                     nghttp2_data_source* source, void*) {
   return static_cast<H2Stream*>(source->ptr)->read_out(buf, length, flags);
+}
+
+// What nghttp2 is told of the stream limit: none (breakwater enforces its own).
+constexpr std::uint32_t kNoLimit = 0x7fffffff;
+
+// Rewrites SETTINGS_MAX_CONCURRENT_STREAMS in the SETTINGS frames of `frames`
+// (serialized HTTP/2 frames) to `limit`.
+void set_max_concurrent_streams(std::string& frames, std::uint32_t limit) {
+  std::size_t at = 0;
+  while (at + 9 <= frames.size()) {
+    auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(frames[i])); };
+    std::size_t len = (byte(at) << 16) | (byte(at + 1) << 8) | byte(at + 2);
+    bool settings = byte(at + 3) == NGHTTP2_SETTINGS && !(byte(at + 4) & NGHTTP2_FLAG_ACK);
+    std::size_t p = at + 9, end = std::min(frames.size(), p + len);
+    for (; settings && p + 6 <= end; p += 6) {
+      if (((byte(p) << 8) | byte(p + 1)) != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
+      for (int i = 0; i < 4; ++i) frames[p + 2 + static_cast<std::size_t>(i)] = static_cast<char>(limit >> (24 - 8 * i));
+    }
+    at += 9 + len;
+  }
 }
 
 bool refill(double& tokens, policy::TimePoint& at, double burst, double rate) {
@@ -62,29 +81,8 @@ std::string_view H2Stream::listener_name() const { return conn_.listener; }
 bool H2Stream::is_tls() const { return conn_.stream.is_tls(); }
 
 void H2Stream::on_header(std::string_view name, std::string_view value, bool trailer) {
-  header_bytes_ += name.size() + value.size() + 32;  // RFC 9113 §6.5.2's accounting
-  if (header_bytes_ > kMaxHeaderList) {
-    too_large = true;
-    return;
-  }
-  if (trailer) return;  // request trailers are not forwarded
-  if (!name.empty() && name.front() == ':') {
-    if (name == ":method") method_.assign(value);
-    else if (name == ":scheme") scheme_.assign(value);
-    else if (name == ":authority") authority_.assign(value);
-    else if (name == ":path") path_.assign(value);
-    return;
-  }
-  if (name == "cookie") {  // cookie crumbs are joined for HTTP/1.1 (RFC 9113 §8.2.3)
-    if (!cookie_.empty()) cookie_.append("; ");
-    cookie_.append(value);
-    return;
-  }
-  if (name == "host") {
-    if (authority_.empty()) authority_.assign(value);
-    return;  // :authority wins; Host goes upstream from it
-  }
-  fields_.emplace_back(std::string(name), std::string(value));
+  request_.add(name, value, trailer);
+  too_large = request_.too_large();
 }
 
 void H2Stream::on_data(const std::uint8_t* data, std::size_t n) {
@@ -127,27 +125,6 @@ void H2Stream::consumed(std::size_t n) {
   conn_.kick();
 }
 
-void H2Stream::build_head(Exchange& ex) {
-  auto& h = ex.head;
-  h.clear();
-  h.method = method_;
-  h.target = path_;
-  h.version_minor = 1;
-  h.host = authority_;
-  h.keep_alive = true;
-  if (!cookie_.empty()) fields_.emplace_back("cookie", cookie_);
-  h.headers.reserve(fields_.size());
-  for (auto& [n, v] : fields_) h.headers.push_back({n, v});
-  if (in_end_ && in_.empty()) {
-    h.body = http::BodyKind::none;
-  } else if (auto cl = h.header("content-length"); !cl.empty()) {
-    h.body = http::BodyKind::length;
-    h.content_length = std::strtoull(std::string(cl).c_str(), nullptr, 10);  // nghttp2 checked the digits
-  } else {
-    h.body = http::BodyKind::chunked;  // length unknown until END_STREAM
-  }
-}
-
 awaitable<void> H2Stream::run(std::shared_ptr<H2Stream> self) {  // `self`: alive until the coroutine ends
   co_await self->serve();
 }
@@ -162,7 +139,7 @@ awaitable<void> H2Stream::serve() {
     conn_.kick();
     co_return;
   }
-  build_head(ex);
+  request_.fill(ex.head, in_end_ && in_.empty());
   if (too_large) {
     co_await respond(ex, Reason::header_too_large, "the request head exceeds 64KiB");
   } else {
@@ -496,14 +473,28 @@ awaitable<void> H2Connection::run(std::string initial) {
   nghttp2_session* s = nullptr;
   if (nghttp2_session_server_new2(&s, cbs.get(), this, opt.get()) != 0) co_return;
   ng_.reset(s);
+  // nghttp2 1.52 turns a stream over an acknowledged limit into a connection error
+  // (GOAWAY, every stream in flight lost); RFC 9113 §5.1.2 allows REFUSED_STREAM, and
+  // SPEC §9 asks for it. So nghttp2 is given no limit, on_begin_headers refuses the
+  // extra streams itself, and the SETTINGS frame on the wire carries the real limit.
+  max_streams_ = lc->max_concurrent_streams;
   nghttp2_settings_entry iv[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lc->max_concurrent_streams},
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kNoLimit},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<std::uint32_t>(http::h2::kStreamWindow)},
-      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(kMaxHeaderList)},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(http::h2::kMaxHeaderList)},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
   };
   nghttp2_submit_settings(ng_.get(), NGHTTP2_FLAG_NONE, iv, std::size(iv));
   nghttp2_session_set_local_window_size(ng_.get(), NGHTTP2_FLAG_NONE, 0, http::h2::kConnectionWindow);
+  std::string first;
+  for (;;) {
+    const std::uint8_t* d = nullptr;
+    auto n = nghttp2_session_mem_send(ng_.get(), &d);
+    if (n <= 0) break;
+    first.append(reinterpret_cast<const char*>(d), static_cast<std::size_t>(n));
+  }
+  set_max_concurrent_streams(first, max_streams_);
+  pump_.write_first(std::move(first));
   snap.reset();
   idle_check();
   co_await pump_.run(ng_.get(), std::move(initial));
@@ -565,6 +556,10 @@ void H2Connection::stream_ended(std::int32_t id) {
 int H2Connection::on_begin_headers(nghttp2_session* s, const nghttp2_frame* f, void* ud) {
   auto& c = *static_cast<H2Connection*>(ud);
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (c.streams_.size() >= c.max_streams_) {  // over max_concurrent_streams: this one only is refused
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   auto st = std::make_shared<H2Stream>(c, f->hd.stream_id);
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st.get());
   c.streams_.emplace(f->hd.stream_id, std::move(st));

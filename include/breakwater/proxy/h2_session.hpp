@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "breakwater/http/h2/pump.hpp"
+#include "breakwater/http/h2/request_fields.hpp"
 #include "breakwater/io/watchdog.hpp"
 #include "breakwater/proxy/pipeline.hpp"
 #include "breakwater/server/server.hpp"
@@ -63,15 +64,10 @@ class H2Stream final : public ClientSide {
   awaitable<bool> send_data(std::string_view piece, bool end);
   void take_trailers(const http::Fields& t);
   void add_extra(std::vector<std::pair<std::string, std::string>>& fields, const Exchange& ex) const;
-  void build_head(Exchange& ex);
 
   H2Connection& conn_;
   std::shared_ptr<H2Connection> keep_;  // the connection lives as long as its streams
-  // The request as received.
-  std::string method_, scheme_, authority_, path_, cookie_;
-  std::vector<std::pair<std::string, std::string>> fields_;
-  std::size_t header_bytes_ = 0;
-  int pseudo_seen_ = 0;
+  http::h2::RequestFields request_;  // the request's header block as received
   // Request body: DATA received and not yet taken.
   std::string in_;
   bool in_end_ = false;
@@ -134,6 +130,7 @@ class H2Connection final : public std::enable_shared_from_this<H2Connection> {
   std::map<std::int32_t, std::shared_ptr<H2Stream>> streams_;
   io::Watchdog idle_;
   policy::Duration idle_timeout_{};
+  std::size_t max_streams_ = 100;  // the listener's max_concurrent_streams
   bool draining_ = false;
   bool calm_ = false;  // ENHANCE_YOUR_CALM sent
   // Token buckets against floods (nghttp2 1.52 has no glitch limiter of its own).

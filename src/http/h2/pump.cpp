@@ -68,6 +68,7 @@ awaitable<void> Pump::reader(std::string initial) {
 awaitable<void> Pump::writer() {
   while (!ended_ || finishing_) {
     wbuf_.clear();
+    wbuf_.swap(first_);
     for (;;) {
       const std::uint8_t* data = nullptr;
       auto n = nghttp2_session_mem_send(ng_, &data);

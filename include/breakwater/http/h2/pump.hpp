@@ -31,6 +31,8 @@ class Pump final {
   // protocol error, stop(), or nghttp2 wants neither to read nor to write.
   // `initial`: bytes already read from the connection (a detected preface).
   awaitable<void> run(nghttp2_session* session, std::string initial = {});
+  // Bytes to write before anything nghttp2 produces (frames taken from it already).
+  void write_first(std::string bytes) { first_ = std::move(bytes); }
   // Frames were submitted (or windows given back): write them.
   void kick();
   // Writes what is queued, then closes (a GOAWAY sent last).
@@ -55,6 +57,7 @@ class Pump final {
   bool joined_ = false;   // run() waits for it in join_
   Wake join_;
   std::string wbuf_;
+  std::string first_;
 };
 
 }  // namespace breakwater::http::h2
