@@ -15,7 +15,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import (POLICIES, TICK, Proc, cpu_ticks, free_port, nginx_conf, peak_rss_kib,  # noqa: E402
-                 start_backend, wait_port)
+                 start_backend, start_nginx_proxy, wait_port)
 
 
 def start_h2_backend(work, cpu):
@@ -36,23 +36,7 @@ def start_h2_backend(work, cpu):
 
 
 def start_nginx_h2(work, backend, cpu):
-    d = tempfile.mkdtemp(prefix="nginx-h2-", dir=work)
-    port = free_port()
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(nginx_conf(d, f"""upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; keepalive_requests 10000000; }}
-  http2_max_concurrent_streams 1000;
-  server {{
-    listen 127.0.0.1:{port} http2 backlog=4096;
-    location / {{
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }}
-  }}"""))
-    p = Proc(["nginx", "-c", conf, "-p", d], cpu=cpu)
-    wait_port(port)
-    return p, port
+    return start_nginx_proxy(work, backend, cpu, listen="http2", http="http2_max_concurrent_streams 1000;")
 
 
 def start_breakwater(work, binary, backend, cpu, policies=False, protocol="http1"):

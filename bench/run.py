@@ -161,14 +161,17 @@ def start_backend(work, cpu):
     return p, port
 
 
-def start_nginx_proxy(work, backend, cpu):
+def start_nginx_proxy(work, backend, cpu, listen="", http=""):
+    """nginx proxying to `backend` over pooled HTTP/1.1; `listen`: more listen options
+    ("http2" for h2c), `http`: more http-level directives."""
     d = tempfile.mkdtemp(prefix="nginx-", dir=work)
     port = free_port()
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(nginx_conf(d, f"""upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; keepalive_requests 10000000; }}
+  {http}
   server {{
-    listen 127.0.0.1:{port} backlog=4096;
+    listen 127.0.0.1:{port} {listen} backlog=4096;
     location / {{
       proxy_pass http://backend;
       proxy_http_version 1.1;

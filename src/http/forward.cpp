@@ -236,72 +236,25 @@ std::string_view connection_value(const std::vector<Header>& headers) {
 
 }  // namespace
 
-void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std::string& out) {
-  h1::HeadWriter w(out);
-  w.request_line(up.method, up.path_query).field("Host", up.host);
-  auto connection = req.has_connection_tokens ? connection_value(req.headers) : std::string_view{};
-  std::string_view xff_prior;
-  std::string xff_joined;
-  for (auto& h : req.headers) {
-    auto n = h.name;
-    if (is_hop_by_hop(n, connection)) continue;
-    switch (ascii_lower(n.front())) {
-      case 'h':
-        if (iequals(n, "host")) continue;
-        break;
-      case 'c':
-        if (iequals(n, "content-length")) continue;
-        break;
-      case 'e':
-        if (iequals(n, "expect")) continue;
-        break;
-      case 'x':
-        if (iequals(n, "x-forwarded-for")) {
-          if (xff_prior.empty()) {
-            xff_prior = h.value;
-          } else {
-            if (xff_joined.empty()) xff_joined = xff_prior;
-            xff_joined.append(", ").append(h.value);
-          }
-          continue;
-        }
-        if (iequals(n, "x-forwarded-proto")) continue;
-        if (!up.request_id.empty() && iequals(n, "x-request-id")) continue;  // sent once, below
-        break;
-      default:
-        break;
-    }
-    w.field(n, h.value);
-  }
-  auto prior = !xff_joined.empty() ? std::string_view(xff_joined) : xff_prior;
-  w.field_list("X-Forwarded-For", prior, up.client_ip).field("X-Forwarded-Proto", up.proto);
-  // The id the access log shows, whether the client sent it (even naming it in
-  // Connection, which would otherwise drop it as hop-by-hop) or it was generated.
-  if (!up.request_id.empty()) w.field("X-Request-Id", up.request_id);
-  switch (up.framing) {
-    case UpstreamRequest::Framing::length:
-      w.field("Content-Length", up.length);
-      break;
-    case UpstreamRequest::Framing::chunked:
-      w.field("Transfer-Encoding", "chunked");
-      break;
-    case UpstreamRequest::Framing::none:
-      if (up.method == "POST" || up.method == "PUT" || up.method == "PATCH") w.field("Content-Length", "0");
-      break;
-  }
-  w.end();
-}
+namespace {
 
-void build_upstream_fields(const RequestHead& req, const UpstreamRequest& up, Fields& out) {
-  auto connection = req.has_connection_tokens ? connection_value(req.headers) : std::string_view{};
-  std::string_view xff_prior;
+// The client's fields as SPEC §5 forwards them, to `field(name, value)`: no hop-by-hop
+// field, no Host, Content-Length, Expect or X-Forwarded-Proto, X-Request-Id only when
+// breakwater sends its own. X-Forwarded-For values are gathered in `xff` (prior hops,
+// joined), `te` says whether the client offered trailers. One walk for both protocols.
+struct Forwarded {
+  std::string_view xff;
   std::string xff_joined;
   bool te_trailers = false;
+};
+template <class Field>
+void forward_fields(const RequestHead& req, const UpstreamRequest& up, Forwarded& f, Field&& field) {
+  auto connection = req.has_connection_tokens ? connection_value(req.headers) : std::string_view{};
   for (auto& h : req.headers) {
     auto n = h.name;
     if (n.size() == 2 && iequals(n, "te")) {
       for_each_list_item(h.value, [&](std::string_view item) {
-        if (iequals(item.substr(0, item.find(';')), "trailers")) te_trailers = true;
+        if (iequals(item.substr(0, item.find(';')), "trailers")) f.te_trailers = true;
       });
       continue;
     }
@@ -318,30 +271,62 @@ void build_upstream_fields(const RequestHead& req, const UpstreamRequest& up, Fi
         break;
       case 'x':
         if (iequals(n, "x-forwarded-for")) {
-          if (xff_prior.empty()) {
-            xff_prior = h.value;
+          if (f.xff.empty()) {
+            f.xff = h.value;
           } else {
-            if (xff_joined.empty()) xff_joined = xff_prior;
-            xff_joined.append(", ").append(h.value);
+            if (f.xff_joined.empty()) f.xff_joined = f.xff;
+            f.xff_joined.append(", ").append(h.value);
           }
           continue;
         }
         if (iequals(n, "x-forwarded-proto")) continue;
-        if (!up.request_id.empty() && iequals(n, "x-request-id")) continue;  // sent once, below
+        if (!up.request_id.empty() && iequals(n, "x-request-id")) continue;  // sent once, after
         break;
       default:
         break;
     }
-    out.add_lower(n, h.value);
+    field(n, h.value);
   }
-  auto prior = !xff_joined.empty() ? std::string_view(xff_joined) : xff_prior;
+  if (!f.xff_joined.empty()) f.xff = f.xff_joined;
+}
+
+bool needs_empty_length(std::string_view method) { return method == "POST" || method == "PUT" || method == "PATCH"; }
+
+}  // namespace
+
+void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std::string& out) {
+  h1::HeadWriter w(out);
+  w.request_line(up.method, up.path_query).field("Host", up.host);
+  Forwarded f;
+  forward_fields(req, up, f, [&](std::string_view n, std::string_view v) { w.field(n, v); });
+  w.field_list("X-Forwarded-For", f.xff, up.client_ip).field("X-Forwarded-Proto", up.proto);
+  // The id the access log shows, whether the client sent it (even naming it in
+  // Connection, which would otherwise drop it as hop-by-hop) or it was generated.
+  if (!up.request_id.empty()) w.field("X-Request-Id", up.request_id);
+  switch (up.framing) {
+    case UpstreamRequest::Framing::length:
+      w.field("Content-Length", up.length);
+      break;
+    case UpstreamRequest::Framing::chunked:
+      w.field("Transfer-Encoding", "chunked");
+      break;
+    case UpstreamRequest::Framing::none:
+      if (needs_empty_length(up.method)) w.field("Content-Length", "0");
+      break;
+  }
+  w.end();
+}
+
+void build_upstream_fields(const RequestHead& req, const UpstreamRequest& up, Fields& out) {
+  Forwarded f;
+  forward_fields(req, up, f, [&](std::string_view n, std::string_view v) { out.add_lower(n, v); });
   out.add_with("x-forwarded-for", [&](std::string& v) {
-    if (!prior.empty()) v.append(prior).append(", ");
+    if (!f.xff.empty()) v.append(f.xff).append(", ");
     v.append(up.client_ip);
   });
   out.add("x-forwarded-proto", up.proto);
   if (!up.request_id.empty()) out.add("x-request-id", up.request_id);
-  if (te_trailers) out.add("te", "trailers");
+  if (f.te_trailers) out.add("te", "trailers");
   switch (up.framing) {
     case UpstreamRequest::Framing::length:
       out.add_with("content-length", [&](std::string& v) { v.append(std::to_string(up.length)); });
@@ -349,7 +334,7 @@ void build_upstream_fields(const RequestHead& req, const UpstreamRequest& up, Fi
     case UpstreamRequest::Framing::chunked:  // HTTP/2 frames the body itself
       break;
     case UpstreamRequest::Framing::none:
-      if (up.method == "POST" || up.method == "PUT" || up.method == "PATCH") out.add("content-length", "0");
+      if (needs_empty_length(up.method)) out.add("content-length", "0");
       break;
   }
 }
