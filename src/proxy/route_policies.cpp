@@ -3,9 +3,14 @@
 namespace breakwater::proxy {
 
 SharedBreaker::SharedBreaker(policy::CircuitBreakerSettings s, std::shared_ptr<RouteMetrics> metrics)
-    : settings_(s), metrics_(std::move(metrics)), cb_(std::move(s)), since_(policy::Clock::now()) {}
+    : settings_(s), metrics_(std::move(metrics)), cb_(std::move(s)), since_(policy::Clock::now()) {
+  for (int st : settings_.failure_statuses)
+    if (st >= 0 && static_cast<std::size_t>(st) < failure_status_.size()) failure_status_.set(static_cast<std::size_t>(st));
+    else odd_statuses_ = true;
+}
 
 void SharedBreaker::publish(policy::TimePoint now) {
+  if (!cb_.has_transitions()) return;  // the common case: no vector swapped
   for (auto to : cb_.take_transitions()) {
     metrics_->transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
     since_ = now;

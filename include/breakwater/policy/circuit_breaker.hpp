@@ -38,6 +38,7 @@ class CircuitBreaker final {
   [[nodiscard]] Duration current_open_duration() const { return open_duration_; }
   // Every transition so far, in order; the caller drains it for metrics.
   std::vector<BreakerState> take_transitions();
+  [[nodiscard]] bool has_transitions() const { return !transitions_.empty(); }
   [[nodiscard]] bool is_failure_status(int status) const {
     return policy::is_failure_status(s_.failure_statuses, status);
   }
