@@ -68,16 +68,31 @@ std::string rate_limit_policy_value(const RateLimitSettings& s) {
   return buf;
 }
 
+namespace {
+// Decimal digits of a non-negative value, written backwards ending at `end`.
+char* digits_before(char* end, long long v) {
+  auto u = static_cast<unsigned long long>(v < 0 ? 0 : v);
+  do {
+    *--end = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  return end;
+}
+}  // namespace
+
 void append_rate_limit_value(std::string& out, const RateHeaders& h) {
-  // Written in a local buffer, appended once: this runs on every limited request.
-  static constexpr std::string_view kHead = "\"default\";r=";
-  static constexpr std::string_view kMid = ";t=";
+  // Built backwards in a local buffer and appended once: this runs on every limited request.
   char buf[64];
-  auto* p = std::copy(kHead.begin(), kHead.end(), buf);
-  p = std::to_chars(p, buf + 36, h.remaining).ptr;
-  p = std::copy(kMid.begin(), kMid.end(), p);
-  p = std::to_chars(p, buf + sizeof buf, h.reset_s).ptr;
-  out.append(buf, static_cast<std::size_t>(p - buf));
+  char* end = buf + sizeof buf;
+  char* p = digits_before(end, h.reset_s);
+  *--p = '=';
+  *--p = 't';
+  *--p = ';';
+  p = digits_before(p, h.remaining);
+  static constexpr std::string_view kHead = "\"default\";r=";
+  p -= kHead.size();
+  std::copy(kHead.begin(), kHead.end(), p);
+  out.append(p, static_cast<std::size_t>(end - p));
 }
 
 }  // namespace breakwater::policy

@@ -114,3 +114,17 @@ TEST_CASE("a batch of n decisions equals n decisions in a row at the same instan
     CHECK(batch_tat == seq_tat);
   }
 }
+
+TEST_CASE("the RateLimit value, appended to what is there") {
+  std::string v = "x";
+  RateHeaders h;
+  h.remaining = 0;
+  h.reset_s = 0;
+  append_rate_limit_value(v, h);
+  CHECK(v == "x\"default\";r=0;t=0");
+  v.clear();
+  h.remaining = 9876543210LL;
+  h.reset_s = 10;
+  append_rate_limit_value(v, h);
+  CHECK(v == "\"default\";r=9876543210;t=10");
+}
