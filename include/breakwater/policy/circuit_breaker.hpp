@@ -31,6 +31,8 @@ class CircuitBreaker final {
   void on_cancel(const BreakerPermit& p);
 
   [[nodiscard]] BreakerState state() const { return state_; }
+  // The current state period (a permit of another one is not recorded).
+  [[nodiscard]] std::uint64_t generation() const { return generation_; }
   // Percent, or -1 before minimum_calls calls are in the window.
   [[nodiscard]] double failure_rate() const;
   [[nodiscard]] double slow_call_rate() const;

@@ -47,6 +47,7 @@ class SharedBreaker final {
   policy::SpinLock mu_;
   policy::CircuitBreaker cb_;
   policy::TimePoint since_;
+  std::atomic<std::uint64_t> closed_generation_{0};  // cb_'s generation while closed, else 0
 };
 
 // One call's permit from a breaker, RAII: recorded once, or cancelled on any
