@@ -9,13 +9,14 @@ One row per route configuration: plain, each policy alone, every policy
 Allocations are the calls to malloc in the same profile (heaptrack does not
 see the memalign calls of asio's coroutine frames).
 
-  bench/instr.py --breakwater build-release/breakwater [--requests 4000] [--keep DIR]
+  bench/instr.py --breakwater build-release/breakwater [--requests 4000] [--rounds 3] [--keep DIR]
 """
 import argparse
 import glob
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,7 @@ def main():
     ap.add_argument("--breakwater", required=True)
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3, help="medians over this many rounds")
     ap.add_argument("--keep", help="directory to keep each row's callgrind profile in")
     ap.add_argument("--only", help="comma-separated row names")
     args = ap.parse_args()
@@ -148,19 +150,25 @@ def main():
         keep = set(args.only.split(","))
         rows = [r for r in rows if r[0] in keep]
     try:
+        results = {name: [] for name, _, _ in rows}
+        for r in range(args.rounds):
+            for name, policies, store in rows:
+                d = tempfile.mkdtemp(dir=work)
+                conf, port = config(d, bport, policies, store)
+                keep = None
+                if args.keep:
+                    os.makedirs(args.keep, exist_ok=True)
+                    keep = os.path.join(args.keep, f"callgrind.{r}." + re.sub(r"\W+", "_", name).strip("_"))
+                results[name].append(measure(binary, conf, port, d, args.warmup, args.requests, keep))
+        # Each row over the plain route of the same round, then the median over rounds.
         print("| route | instructions/request | allocations/request |\n|---|---:|---:|")
-        base = None
-        for name, policies, store in rows:
-            d = tempfile.mkdtemp(dir=work)
-            conf, port = config(d, bport, policies, store)
-            keep = None
-            if args.keep:
-                os.makedirs(args.keep, exist_ok=True)
-                keep = os.path.join(args.keep, "callgrind." + re.sub(r"\W+", "_", name).strip("_"))
-            ir, al = measure(binary, conf, port, d, args.warmup, args.requests, keep)
-            if base is None:
-                base = (ir, al)
-            print(f"| {name} | {ir:,.0f} ({ir - base[0]:+,.0f}) | {al:.2f} ({al - base[1]:+.2f}) |", flush=True)
+        base = results[rows[0][0]]
+        for name, _, _ in rows:
+            ir = statistics.median(x[0] for x in results[name])
+            al = statistics.median(x[1] for x in results[name])
+            dir_ = statistics.median(x[0] - b[0] for x, b in zip(results[name], base))
+            dal = statistics.median(x[1] - b[1] for x, b in zip(results[name], base))
+            print(f"| {name} | {ir:,.0f} ({dir_:+,.0f}) | {al:.2f} ({dal:+.2f}) |", flush=True)
     finally:
         if redis:
             redis.stop()
