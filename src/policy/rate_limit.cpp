@@ -13,11 +13,18 @@ long long ceil_seconds(std::int64_t us) { return us <= 0 ? 0 : (us + 999'999) / 
 
 GcraParams gcra_params(const RateLimitSettings& s) {
   auto per_us = static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(s.per).count());
-  return {per_us / s.rate, s.bucket()};
+  GcraParams p{per_us / s.rate, s.bucket()};
+  p.interval_int_us = std::llround(p.interval_us);
+  p.tolerance_int_us = std::llround(p.burst * p.interval_us);
+  return p;
 }
 
-std::int64_t gcra_interval_us(const GcraParams& p) { return std::llround(p.interval_us); }
-std::int64_t gcra_tolerance_us(const GcraParams& p) { return std::llround(p.burst * p.interval_us); }
+std::int64_t gcra_interval_us(const GcraParams& p) {
+  return p.interval_int_us >= 0 ? p.interval_int_us : std::llround(p.interval_us);
+}
+std::int64_t gcra_tolerance_us(const GcraParams& p) {
+  return p.tolerance_int_us >= 0 ? p.tolerance_int_us : std::llround(p.burst * p.interval_us);
+}
 
 GcraOutcome gcra(const GcraParams& p, std::int64_t tat_us, std::int64_t now_us, std::int64_t& new_tat_us) {
   return gcra_batch(p, tat_us, now_us, 1, new_tat_us).outcome(0);
@@ -69,12 +76,31 @@ std::string rate_limit_policy_value(const RateLimitSettings& s) {
   return buf;
 }
 
+namespace {
+// Decimal digits of a non-negative value, written backwards ending at `end`.
+char* digits_before(char* end, long long v) {
+  auto u = static_cast<unsigned long long>(v < 0 ? 0 : v);
+  do {
+    *--end = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  return end;
+}
+}  // namespace
+
 void append_rate_limit_value(std::string& out, const RateHeaders& h) {
-  char num[24];
-  out.append("\"default\";r=");
-  out.append(num, std::to_chars(num, num + sizeof num, h.remaining).ptr);
-  out.append(";t=");
-  out.append(num, std::to_chars(num, num + sizeof num, h.reset_s).ptr);
+  // Built backwards in a local buffer and appended once: this runs on every limited request.
+  char buf[64];
+  char* end = buf + sizeof buf;
+  char* p = digits_before(end, h.reset_s);
+  *--p = '=';
+  *--p = 't';
+  *--p = ';';
+  p = digits_before(p, h.remaining);
+  static constexpr std::string_view kHead = "\"default\";r=";
+  p -= kHead.size();
+  std::copy(kHead.begin(), kHead.end(), p);
+  out.append(p, static_cast<std::size_t>(end - p));
 }
 
 }  // namespace breakwater::policy

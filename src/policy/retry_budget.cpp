@@ -2,7 +2,7 @@
 
 namespace breakwater::policy {
 
-void RetryBudget::on_request(TimePoint now) { window_.add(now, {{1, 0}}); }
+void RetryBudget::on_requests(TimePoint now, std::uint64_t n) { window_.add(now, {{n, 0}}); }
 
 double RetryBudget::available(TimePoint now) {
   window_.advance(now);

@@ -269,15 +269,21 @@ Verdict Pipeline::kill_switch(Exchange& ex) {
 store::Answer<policy::GcraOutcome> Pipeline::rate_limit(Exchange& ex) {
   auto& rc = *ex.route->cfg;
   auto& rl = *rc.rate_limit;
+  auto value = [&](const policy::DescriptorPart& part) -> std::string_view {
+    switch (part.kind) {
+      case policy::DescriptorPart::Kind::client_ip: return client_.client_ip();
+      case policy::DescriptorPart::Kind::header: return ex.head.header(part.header);
+      case policy::DescriptorPart::Kind::route: return rc.name;
+    }
+    return {};
+  };
+  if (rl.key.size() == 1)  // the common case: the part itself, not a copy
+    return ex.snap->store->handle(worker_.index).rate_limit(rc.name, value(rl.key.front()), ex.route->gcra);
   auto& descriptor = ex.descriptor;  // reused request after request
   descriptor.clear();
   for (auto& part : rl.key) {
     if (!descriptor.empty()) descriptor.push_back('\x1f');
-    switch (part.kind) {
-      case policy::DescriptorPart::Kind::client_ip: descriptor.append(client_.client_ip()); break;
-      case policy::DescriptorPart::Kind::header: descriptor.append(ex.head.header(part.header)); break;
-      case policy::DescriptorPart::Kind::route: descriptor.append(rc.name); break;
-    }
+    descriptor.append(value(part));
   }
   return ex.snap->store->handle(worker_.index).rate_limit(rc.name, descriptor, ex.route->gcra);
 }

@@ -3,16 +3,28 @@
 namespace breakwater::proxy {
 
 SharedBreaker::SharedBreaker(policy::CircuitBreakerSettings s, std::shared_ptr<RouteMetrics> metrics)
-    : settings_(s), metrics_(std::move(metrics)), cb_(std::move(s)), since_(policy::Clock::now()) {}
+    : settings_(s), metrics_(std::move(metrics)), cb_(std::move(s)), since_(policy::Clock::now()) {
+  closed_generation_.store(cb_.generation(), std::memory_order_relaxed);  // a breaker starts closed
+  for (int st : settings_.failure_statuses)
+    if (st >= 0 && static_cast<std::size_t>(st) < failure_status_.size()) failure_status_.set(static_cast<std::size_t>(st));
+    else odd_statuses_ = true;
+}
 
 void SharedBreaker::publish(policy::TimePoint now) {
+  if (!cb_.has_transitions()) return;  // the common case: no vector swapped
   for (auto to : cb_.take_transitions()) {
     metrics_->transitions[static_cast<std::size_t>(to)].fetch_add(1, std::memory_order_relaxed);
     since_ = now;
   }
+  closed_generation_.store(cb_.state() == policy::BreakerState::closed ? cb_.generation() : 0,
+                           std::memory_order_release);
 }
 
 policy::BreakerPermit SharedBreaker::acquire(policy::TimePoint now) {
+  // Closed: every call is let through, without the lock. A transition right
+  // after this load leaves the permit in the old period, whose results the
+  // breaker ignores, the same as a permit taken under the lock just before it.
+  if (auto g = closed_generation_.load(std::memory_order_acquire); g != 0) return {true, false, g, {}};
   std::lock_guard l(mu_);
   auto p = cb_.try_acquire(now);
   publish(now);

@@ -41,9 +41,7 @@ MemoryTable::Item MemoryTable::pop(Shard& s, std::vector<Item>& heap) {
   return item;
 }
 
-MemoryTable::Shard& MemoryTable::shard_of(std::string_view key) {
-  return shards_[std::hash<std::string_view>{}(key) % shards_.size()];
-}
+MemoryTable::Shard& MemoryTable::shard_of(std::string_view key) { return shard_of(KeyHash{}(key)); }
 
 void MemoryTable::publish_head(Shard& s) {
   s.head.store(s.evictable.empty() ? kNever : s.evictable.front().expires, std::memory_order_relaxed);
@@ -107,17 +105,24 @@ void MemoryTable::shrink() {
   }
 }
 
+// A bucket whose TAT has passed is full again, the same as no entry, so the
+// request path leaves it in place for up to kBucketGrace (the periodic sweep and
+// the memory bound still take it): a busy key then costs no erase, no new node
+// and no heap push per request, only an update of its TAT.
+constexpr std::int64_t kBucketGrace = 1'000'000;  // µs
+
 policy::GcraOutcome MemoryTable::rate_limit(std::string_view route, std::string_view descriptor,
                                             const policy::GcraParams& p, policy::TimePoint now) {
-  std::string key;
-  keys::bucket_id(key, route, descriptor);
+  thread_local std::string scratch;  // reused: no allocation per request once warm
+  keys::bucket_id(scratch, route, descriptor);
+  Hashed key{scratch, KeyHash{}(std::string_view(scratch))};
   auto n = micros(now);
-  auto& s = shard_of(key);
+  auto& s = shard_of(key.hash);
   bool grew = false;
   policy::GcraOutcome out;
   {
     std::lock_guard lock(s.mu);
-    expire(s, n);  // a bucket whose TAT has passed is full again: the same as no entry
+    expire(s, n - kBucketGrace);
     auto it = s.tat.find(key);
     std::int64_t tat = it == s.tat.end() ? 0 : it->second;
     std::int64_t next = tat;
@@ -126,9 +131,10 @@ policy::GcraOutcome MemoryTable::rate_limit(std::string_view route, std::string_
       if (it != s.tat.end()) {
         it->second = next;  // the heap learns of it lazily, when the old time comes up
       } else {
-        bytes_.fetch_add(size(key) + kNode, std::memory_order_relaxed);
-        push(s, s.evictable, Item{next, false, key});
-        s.tat.emplace(std::move(key), next);
+        std::string owned(scratch);
+        bytes_.fetch_add(size(owned) + kNode, std::memory_order_relaxed);
+        push(s, s.evictable, Item{next, false, owned});
+        s.tat.emplace(std::move(owned), next);
         publish_head(s);
         grew = true;
       }

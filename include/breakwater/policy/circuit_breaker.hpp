@@ -31,6 +31,8 @@ class CircuitBreaker final {
   void on_cancel(const BreakerPermit& p);
 
   [[nodiscard]] BreakerState state() const { return state_; }
+  // The current state period (a permit of another one is not recorded).
+  [[nodiscard]] std::uint64_t generation() const { return generation_; }
   // Percent, or -1 before minimum_calls calls are in the window.
   [[nodiscard]] double failure_rate() const;
   [[nodiscard]] double slow_call_rate() const;
@@ -38,6 +40,7 @@ class CircuitBreaker final {
   [[nodiscard]] Duration current_open_duration() const { return open_duration_; }
   // Every transition so far, in order; the caller drains it for metrics.
   std::vector<BreakerState> take_transitions();
+  [[nodiscard]] bool has_transitions() const { return !transitions_.empty(); }
   [[nodiscard]] bool is_failure_status(int status) const {
     return policy::is_failure_status(s_.failure_statuses, status);
   }

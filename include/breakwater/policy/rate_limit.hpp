@@ -13,6 +13,9 @@ namespace breakwater::policy {
 struct GcraParams {
   double interval_us = 0;  // per / rate: one token's worth of time
   double burst = 1;        // bucket size in requests
+  // gcra_interval_us() and gcra_tolerance_us(), rounded once by gcra_params()
+  // (negative: not yet, rounded per call).
+  std::int64_t interval_int_us = -1, tolerance_int_us = -1;
 };
 [[nodiscard]] GcraParams gcra_params(const RateLimitSettings& s);
 // on_error = "local" (SPEC §6): the same limit at `local_rate` (default: rate),

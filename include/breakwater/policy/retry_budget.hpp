@@ -13,7 +13,8 @@ class RetryBudget final {
  public:
   static constexpr int kWindowSeconds = 10;
   RetryBudget(double ratio, double min_rps) : ratio_(ratio), min_rps_(min_rps) {}
-  void on_request(TimePoint now);
+  void on_request(TimePoint now) { on_requests(now, 1); }
+  void on_requests(TimePoint now, std::uint64_t n);
   // Spends one retry when the budget has room.
   [[nodiscard]] bool try_spend(TimePoint now);
   [[nodiscard]] double available(TimePoint now);

@@ -39,11 +39,14 @@ class SlidingWindow final {
   // Forgets every bucket `seconds()` or more seconds older than `now` (a scan once a second at most).
   void advance(TimePoint now) { advance_to(second_of(now)); }
 
-  // Advances to `now`, then counts `c` in now's bucket.
+  // Advances to `now`, then counts `c` in now's bucket. A `now` so late that
+  // its slot already holds a newer second is out of the window: it counts
+  // nothing and leaves that newer bucket alone.
   void add(TimePoint now, const Counts& c) {
     auto sec = second_of(now);
     advance_to(sec);
     auto& b = slot(sec);
+    if (b.second > sec) return;
     if (b.second != sec) {  // the slot still holds a second that has left the window
       expire(b);
       b.second = sec;

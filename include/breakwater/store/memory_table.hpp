@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "breakwater/policy/rate_limit.hpp"
+#include "breakwater/policy/spin_lock.hpp"
 #include "breakwater/policy/time.hpp"
 #include "breakwater/store/idem.hpp"
 
@@ -60,9 +61,27 @@ class MemoryTable final {
   struct Later {
     bool operator()(const Item& a, const Item& b) const { return a.expires > b.expires; }
   };
+  // A bucket's name with its hash, computed once per request: it picks the
+  // shard and the map slot (transparent lookup, no key string built to look up).
+  struct Hashed {
+    std::string_view key;
+    std::size_t hash;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+    std::size_t operator()(const Hashed& k) const { return k.hash; }
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+    bool operator()(const Hashed& a, std::string_view b) const { return a.key == b; }
+    bool operator()(std::string_view a, const Hashed& b) const { return a == b.key; }
+  };
   struct Shard {
-    std::mutex mu;
-    std::unordered_map<std::string, std::int64_t> tat;  // route NUL descriptor -> theoretical arrival time (µs)
+    policy::SpinLock mu;
+    // route NUL descriptor -> theoretical arrival time (µs)
+    std::unordered_map<std::string, std::int64_t, KeyHash, KeyEq> tat;
     std::unordered_map<std::string, Idem> idem;
     std::vector<Item> evictable;  // min-heap: buckets and completed records
     std::vector<Item> locks;      // min-heap: in-flight locks, never evicted (a duplicate would run twice)
@@ -72,6 +91,7 @@ class MemoryTable final {
   enum class Settle { kept, erased, dropped };
 
   Shard& shard_of(std::string_view key);
+  Shard& shard_of(std::size_t hash) { return shards_[hash % shards_.size()]; }
   void expire(Shard& s, std::int64_t now);
   Settle settle(Shard& s, std::vector<Item>& heap);
   void push(Shard& s, std::vector<Item>& heap, Item item);

@@ -132,3 +132,17 @@ TEST_CASE("local_settings: local_rate, burst scaled by local_rate / rate, rounde
   CHECK(*breakwater::policy::local_settings(s).burst == 1);
   CHECK(breakwater::policy::rate_limit_policy_value(breakwater::policy::local_settings(s)) == "\"default\";q=0.5;w=1");
 }
+
+TEST_CASE("the RateLimit value, appended to what is there") {
+  std::string v = "x";
+  RateHeaders h;
+  h.remaining = 0;
+  h.reset_s = 0;
+  append_rate_limit_value(v, h);
+  CHECK(v == "x\"default\";r=0;t=0");
+  v.clear();
+  h.remaining = 9876543210LL;
+  h.reset_s = 10;
+  append_rate_limit_value(v, h);
+  CHECK(v == "\"default\";r=9876543210;t=10");
+}

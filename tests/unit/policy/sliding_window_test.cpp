@@ -119,3 +119,12 @@ TEST_CASE("sliding window: times before the clock's epoch") {
   w.advance(early + 3s);
   CHECK(w.sums()[a] == 1);
 }
+
+TEST_CASE("sliding window: a call so late that its slot holds a newer second counts nothing, clears nothing") {
+  SlidingWindow<Counts> w(5);
+  w.add(t0 + 10s, {{1, 0}});
+  w.add(t0 + 5s, {{7, 0}});  // five seconds before: out of a 5 s window (it would share the slot)
+  CHECK(w.sums()[a] == 1);
+  w.add(t0 + 6s, {{2, 0}});  // still inside
+  CHECK(w.sums()[a] == 3);
+}

@@ -108,3 +108,41 @@ TEST_CASE("memory table: buckets count, stay exact, and the bound applies to the
   // the newest bucket is kept (its TAT is the farthest), so it still refuses
   CHECK_FALSE(t.rate_limit("r", "x99", p, now + 63s).allowed);
 }
+
+TEST_CASE("memory table: a busy bucket keeps its entry past its TAT and stays exact") {
+  MemoryTable t(64 << 20);
+  auto now = policy::TimePoint{} + 1000s;
+  policy::RateLimitSettings s;
+  s.rate = 10;
+  s.per = 1s;
+  s.burst = 2;
+  auto p = policy::gcra_params(s);
+  // two keys whose names differ only after the route
+  CHECK(t.rate_limit("r", "a", p, now).allowed);
+  CHECK(t.rate_limit("r", "a", p, now).allowed);
+  CHECK_FALSE(t.rate_limit("r", "a", p, now).allowed);
+  CHECK(t.rate_limit("r", "b", p, now).allowed);
+  CHECK(t.rate_limit("r2", "a", p, now).allowed);  // another route, another bucket
+  CHECK(t.entries() == 3);
+  // 300 ms later the TAT of "a" has passed: full again, answered from the same entry
+  CHECK(t.rate_limit("r", "a", p, now + 300ms).allowed);
+  CHECK(t.rate_limit("r", "a", p, now + 300ms).allowed);
+  CHECK_FALSE(t.rate_limit("r", "a", p, now + 300ms).allowed);
+  CHECK(t.entries() == 3);
+  // a sweep takes what is due; the bytes go with it
+  t.sweep(now + 10s);
+  CHECK(t.entries() == 0);
+  CHECK(t.bytes() == 0);
+}
+
+TEST_CASE("gcra params: the rounded integers are the per-call ones") {
+  policy::RateLimitSettings s;
+  s.rate = 3;
+  s.per = 1s;
+  s.burst = 7;
+  auto p = policy::gcra_params(s);
+  policy::GcraParams q{p.interval_us, p.burst};  // nothing precomputed
+  CHECK(policy::gcra_interval_us(p) == policy::gcra_interval_us(q));
+  CHECK(policy::gcra_tolerance_us(p) == policy::gcra_tolerance_us(q));
+  CHECK(policy::gcra_interval_us(p) == 333333);
+}
