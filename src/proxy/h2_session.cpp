@@ -244,18 +244,18 @@ awaitable<bool> H2Stream::pump_body(Exchange& ex, upstream::UpstreamStream& s, b
   co_return true;
 }
 
-void H2Stream::add_extra(std::vector<std::pair<std::string, std::string>>& fields, const Exchange& ex) const {
-  for (auto [n, v] : ex.extra_headers) fields.emplace_back(http::to_lower(n), std::string(v));
+void H2Stream::add_extra(http::Fields& fields, const Exchange& ex) const {
+  for (auto [n, v] : ex.extra_headers) fields.add_lower(n, v);
 }
 
-bool H2Stream::submit_head(int status, const std::vector<std::pair<std::string, std::string>>& fields, bool body) {
+bool H2Stream::submit_head(int status, const http::Fields& fields, bool body) {
   if (closed) return false;
   char st[4];
   std::snprintf(st, sizeof st, "%03d", status);
   std::vector<nghttp2_nv> nva;
   nva.reserve(fields.size() + 1);
   nva.push_back(nv(":status", std::string_view(st, 3)));
-  for (auto& [n, v] : fields) nva.push_back(nv(n, v));
+  for (auto [n, v] : fields) nva.push_back(nv(n, v));
   nghttp2_data_provider prd;
   prd.source.ptr = this;
   prd.read_callback = read_out_cb;
@@ -277,7 +277,7 @@ ssize_t H2Stream::read_out(std::uint8_t* buf, std::size_t length, std::uint32_t*
       if (!trailers_.empty()) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         std::vector<nghttp2_nv> nva;
-        for (auto& [k, v] : trailers_) nva.push_back(nv(k, v));
+        for (auto [k, v] : trailers_) nva.push_back(nv(k, v));
         nghttp2_submit_trailer(conn_.ng(), id, nva.data(), nva.size());
       }
     } else if (n == 0) {
@@ -312,18 +312,19 @@ awaitable<bool> H2Stream::respond(Exchange& ex, Reason r, std::string_view detai
   if (ex.idem.unsettled()) co_await pipeline_.release(ex);
   ex.reason = r;
   if (ex.grpc) {  // Trailers-Only: one HEADERS frame that ends the stream
-    auto fields = grpc_reply_fields(ex, r, detail, retry_after);
+    http::Fields fields;
+    grpc_reply_fields(ex, r, detail, retry_after, fields);
     pipeline_.account(ex, 200);
     co_return submit_head(200, fields, false);
   }
   int status = reason_status(r);
   pipeline_.account(ex, status);
   std::string body = problem_json(status, r, detail, ex.route ? &ex.route->cfg->name : nullptr);
-  std::vector<std::pair<std::string, std::string>> fields;
-  fields.emplace_back("content-type", "application/problem+json");
-  fields.emplace_back("x-breakwater", std::string(reason_name(r)));
-  fields.emplace_back("content-length", std::to_string(body.size()));
-  if (retry_after > 0) fields.emplace_back("retry-after", std::to_string(retry_after));
+  http::Fields fields;
+  fields.add("content-type", "application/problem+json");
+  fields.add("x-breakwater", reason_name(r));
+  fields.add("content-length", std::to_string(body.size()));
+  if (retry_after > 0) fields.add("retry-after", std::to_string(retry_after));
   add_extra(fields, ex);
   bool head_only = ex.head.method == "HEAD";
   ex.bytes_out = head_only ? 0 : body.size();
@@ -333,11 +334,11 @@ awaitable<bool> H2Stream::respond(Exchange& ex, Reason r, std::string_view detai
 }
 
 awaitable<bool> H2Stream::replay(Exchange& ex, const policy::StoredResponse& r) {
-  std::vector<std::pair<std::string, std::string>> fields;
-  for (auto& [n, v] : r.headers) fields.emplace_back(http::to_lower(n), v);
-  fields.emplace_back("idempotent-replayed", "true");
+  http::Fields fields;
+  for (auto& [n, v] : r.headers) fields.add_lower(n, v);
+  fields.add("idempotent-replayed", "true");
   add_extra(fields, ex);
-  if (!ex.grpc) fields.emplace_back("content-length", std::to_string(r.body.size()));
+  if (!ex.grpc) fields.add("content-length", std::to_string(r.body.size()));
   pipeline_.account(ex, r.status);
   ex.bytes_out = r.body.size();
   // A gRPC answer is replayed whole: headers, messages, trailers (Trailers-Only stays so).
@@ -365,18 +366,18 @@ awaitable<bool> H2Stream::relay(Exchange& ex, upstream::UpstreamStream& body, Ti
   // Not stored: the key is freed before the client sees the answer.
   if (ex.idem.unsettled()) co_await pipeline_.release(ex);
 
-  std::vector<std::pair<std::string, std::string>> fields;
+  http::Fields fields;
   std::string_view connection = resp.header("connection");
   bool head_request = ex.head.method == "HEAD";
   for (auto& h : resp.headers) {
     if (http::is_hop_by_hop(h.name, connection)) continue;
     if (http::iequals(h.name, "content-length") && !head_request) continue;  // set below when known
-    fields.emplace_back(http::to_lower(h.name), std::string(h.value));
+    fields.add_lower(h.name, h.value);
   }
   if (cap.all && !head_request)
-    fields.emplace_back("content-length", std::to_string(cap.body.size()));
+    fields.add("content-length", std::to_string(cap.body.size()));
   else if (resp.body == http::BodyKind::length && !head_request)
-    fields.emplace_back("content-length", std::to_string(resp.content_length));
+    fields.add("content-length", std::to_string(resp.content_length));
   add_extra(fields, ex);
   pipeline_.account(ex, resp.status);
   using Step = upstream::UpstreamStream::Step;
@@ -429,7 +430,7 @@ awaitable<bool> H2Stream::relay(Exchange& ex, upstream::UpstreamStream& body, Ti
 }
 
 void H2Stream::take_trailers(const http::Fields& t) {
-  for (auto [n, v] : t) trailers_.emplace_back(http::to_lower(n), std::string(v));
+  for (auto [n, v] : t) trailers_.add_lower(n, v);
 }
 
 // ---------------------------------------------------------------- H2Connection

@@ -80,6 +80,16 @@ struct GrpcEnd {
   }
 };
 
+// How a gRPC response that ended came out: its trailers over a Trailers-Only head,
+// `unknown` for a 200 that carried no status (SPEC §9).
+GrpcEnd grpc_end(const http::ResponseHead& head, const http::Fields& trailers) {
+  GrpcEnd g;
+  g.read(head);
+  g.read(trailers);
+  if (head.status == 200 && g.status < 0) g.status = http::grpc::unknown;
+  return g;
+}
+
 void count(const Exchange& ex, IdempotencyOutcome o) {
   ex.route->metrics->idempotency[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
 }
@@ -121,17 +131,14 @@ std::string problem_json(int status, Reason r, std::string_view detail, const st
   return body;
 }
 
-std::vector<std::pair<std::string, std::string>> grpc_reply_fields(Exchange& ex, Reason r, std::string_view detail,
-                                                                   int retry_after) {
+void grpc_reply_fields(Exchange& ex, Reason r, std::string_view detail, int retry_after, http::Fields& out) {
   ex.grpc_status = reason_grpc_status(r);
-  std::vector<std::pair<std::string, std::string>> f;
-  f.emplace_back("content-type", "application/grpc");
-  f.emplace_back("grpc-status", std::to_string(ex.grpc_status));
-  f.emplace_back("grpc-message", http::grpc::percent_encode(detail));
-  f.emplace_back("x-breakwater", std::string(reason_name(r)));
-  if (retry_after > 0) f.emplace_back("grpc-retry-pushback-ms", std::to_string(retry_after * 1000LL));
-  for (auto [n, v] : ex.extra_headers) f.emplace_back(http::to_lower(n), std::string(v));
-  return f;
+  out.add("content-type", "application/grpc");
+  out.add("grpc-status", std::to_string(ex.grpc_status));
+  out.add("grpc-message", http::grpc::percent_encode(detail));
+  out.add("x-breakwater", reason_name(r));
+  if (retry_after > 0) out.add("grpc-retry-pushback-ms", std::to_string(retry_after * 1000LL));
+  for (auto [n, v] : ex.extra_headers) out.add_lower(n, v);
 }
 
 int grpc_status_from_http(int status) {
@@ -172,11 +179,8 @@ awaitable<bool> Pipeline::capture(Exchange& ex, upstream::UpstreamStream& s, Cap
   }
   c.all = c.step == Step::end;
   if (c.all && ex.grpc) {
-    GrpcEnd g;
-    g.read(resp);
-    g.read(s.trailers());
-    if (g.status < 0) g.status = http::grpc::unknown;
-    if (!http::grpc::is_storable_status(g.status)) co_return true;  // the caller releases the key
+    if (!http::grpc::is_storable_status(grpc_end(resp, s.trailers()).status))
+      co_return true;  // the caller releases the key
   }
   if (c.all) co_await store_response(ex, resp, c.body, &s.trailers());
   co_return true;
@@ -465,10 +469,7 @@ awaitable<bool> Pipeline::peek_grpc(Exchange& ex, upstream::UpstreamStream& s, A
 
 void Pipeline::settle_grpc(Exchange& ex, const http::ResponseHead& head, const http::Fields& trailers) {
   if (!ex.grpc) return;
-  GrpcEnd g;
-  g.read(head);
-  g.read(trailers);
-  if (head.status == 200 && g.status < 0) g.status = http::grpc::unknown;
+  auto g = grpc_end(head, trailers);
   if (g.status >= 0) ex.grpc_status = g.status;
   if (!ex.held_call) return;
   auto& rt = *ex.route;

@@ -315,7 +315,9 @@ awaitable<bool> Session::respond(Exchange& ex, Reason r, std::string_view detail
   if (ex.grpc) {  // gRPC's answer, as headers only (Trailers-Only has no HTTP/1.1 form of its own)
     pipeline_.account(ex, 200);
     w.status_line(minor, 200, "OK");
-    for (auto& [n, v] : grpc_reply_fields(ex, r, detail, retry_after)) w.field(n, v);
+    http::Fields grpc;
+    grpc_reply_fields(ex, r, detail, retry_after, grpc);
+    w.fields(grpc);
     w.field("Content-Length", std::uint64_t{0}).connection(!close, minor).end();
     bool ok = co_await write(out_);
     co_return ok && !close;

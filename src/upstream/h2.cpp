@@ -194,7 +194,7 @@ void H2Stream::notify() {
 
 awaitable<void> H2Stream::wait() {
   parked_ = true;
-  co_await park([this](Wake w) { w.swap(waiter_); });  // Boost 1.81: Wake's move assignment recurses
+  co_await park([this](Wake w) { hold(waiter_, std::move(w)); });
 }
 
 void H2Stream::cancel() {

@@ -59,11 +59,11 @@ class H2Stream final : public ClientSide {
   // Hands request bytes back to the flow-control window once they were taken.
   void consumed(std::size_t n);
   // Submits the response head; `body`: DATA follows (through read_out).
-  bool submit_head(int status, const std::vector<std::pair<std::string, std::string>>& fields, bool body);
+  bool submit_head(int status, const http::Fields& fields, bool body);
   // Queues response DATA; waits while more than a window's worth is queued.
   awaitable<bool> send_data(std::string_view piece, bool end);
   void take_trailers(const http::Fields& t);
-  void add_extra(std::vector<std::pair<std::string, std::string>>& fields, const Exchange& ex) const;
+  void add_extra(http::Fields& fields, const Exchange& ex) const;
 
   H2Connection& conn_;
   std::shared_ptr<H2Connection> keep_;  // the connection lives as long as its streams
@@ -81,7 +81,7 @@ class H2Stream final : public ClientSide {
   Wake out_wake_;
   bool out_waiting_ = false;
   bool queued_all_ = false;  // the whole response is queued for nghttp2
-  std::vector<std::pair<std::string, std::string>> trailers_;
+  http::Fields trailers_;  // response trailers, lower-case names
   Exchange ex_;
   Pipeline pipeline_;
 };

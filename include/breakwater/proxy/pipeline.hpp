@@ -48,8 +48,7 @@ std::string problem_json(int status, Reason r, std::string_view detail, const st
 
 // The fields of a local reply to a gRPC call: HTTP 200, Trailers-Only (SPEC §9).
 // Sets ex.grpc_status. Names are lower case; RateLimit and shadow fields included.
-std::vector<std::pair<std::string, std::string>> grpc_reply_fields(Exchange& ex, Reason r, std::string_view detail,
-                                                                   int retry_after);
+void grpc_reply_fields(Exchange& ex, Reason r, std::string_view detail, int retry_after, http::Fields& out);
 // The gRPC status a client reads from an HTTP status other than 200 (gRPC's HTTP mapping).
 int grpc_status_from_http(int status);
 
