@@ -362,7 +362,10 @@ awaitable<bool> H2Stream::relay(Exchange& ex, upstream::UpstreamStream& body, Ti
   body.arm(deadline);
   auto& resp = body.head();
   Capture cap;
-  if (!co_await pipeline_.capture(ex, body, cap)) co_return false;
+  if (ex.idem.locked) {  // only a locked key stores: otherwise no coroutine frame
+    bool captured = co_await pipeline_.capture(ex, body, cap);
+    if (!captured) co_return false;
+  }
   // Not stored: the key is freed before the client sees the answer.
   if (ex.idem.unsettled()) co_await pipeline_.release(ex);
 

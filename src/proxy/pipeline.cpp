@@ -46,7 +46,7 @@ policy::OutcomeLabel label(const RouteRuntime& rt, const policy::AttemptOutcome&
   return policy::OutcomeLabel::reset;
 }
 
-std::string random_token(std::mt19937_64& rng) {
+std::string random_token(policy::FastRng& rng) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string t(32, '0');
   std::uint64_t a = rng(), b = rng();
@@ -100,21 +100,25 @@ void count(const Exchange& ex, FallbackPolicy p) {
 
 }  // namespace
 
-void make_request_id(std::mt19937_64& rng, std::string& id) {
+void make_request_id(policy::FastRng& rng, std::string& id) {
   static constexpr char hex[] = "0123456789abcdef";
+  // 122 random bits in the 8-4-4-4-12 layout: version 4, variant 10xx.
   std::uint64_t a = rng(), b = rng();
-  id.assign(36, '-');
+  char out[36];
   int k = 0;
   for (int i = 0; i < 36; ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) continue;
-    std::uint64_t& src = k < 16 ? a : b;
-    char c = hex[src & 15];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      out[i] = '-';
+      continue;
+    }
+    std::uint64_t& src = k++ < 16 ? a : b;
+    auto nibble = src & 15;
     src >>= 4;
-    ++k;
-    if (i == 14) c = '4';                              // version 4
-    if (i == 19) c = hex[8 + (static_cast<unsigned char>(c) & 3)];  // variant 10xx
-    id[static_cast<std::size_t>(i)] = c;
+    if (i == 14) nibble = 4;                    // version 4
+    if (i == 19) nibble = 8 + (nibble & 3);     // variant 10xx
+    out[i] = hex[nibble];
   }
+  id.assign(out, sizeof out);
 }
 
 std::string problem_json(int status, Reason r, std::string_view detail, const std::string* route) {
@@ -199,45 +203,46 @@ Verdict Pipeline::reject(Exchange& ex, policy::Mode mode, Reason r, std::string_
 Admission Pipeline::admit_now(Exchange& ex) {
   Admission a;
   a.verdict = kill_switch(ex);
-  if (!a.verdict.proceeds() || !ex.route->cfg->rate_limit) return after_rate_limit(ex, std::move(a));
-  auto answer = rate_limit(ex);
-  if (!answer.now) {
-    a.wait = Admission::Wait::rate_limit;
-    a.rate = std::move(answer.later);
-    return a;
+  if (a.verdict.proceeds() && ex.route->cfg->rate_limit) {
+    auto answer = rate_limit(ex);
+    if (!answer.now) {
+      a.wait = Admission::Wait::rate_limit;
+      a.rate = std::move(answer.later);
+      return a;
+    }
+    a.verdict = rate_decision(ex, *answer.now);
   }
-  a.verdict = rate_decision(ex, *answer.now);
-  return after_rate_limit(ex, std::move(a));
+  after_rate_limit(ex, a);
+  return a;
 }
 
-Admission Pipeline::after_rate_limit(Exchange& ex, Admission a) {
-  if (!a.verdict.proceeds()) return a;
+void Pipeline::after_rate_limit(Exchange& ex, Admission& a) {
+  if (!a.verdict.proceeds()) return;
   if (ex.route->cfg->idempotency) {
     if (auto v = idempotency_at_once(ex)) {
       a.verdict = std::move(*v);
     } else {
       a.wait = Admission::Wait::idempotency;
-      return a;
+      return;
     }
   }
-  return after_idempotency(ex, std::move(a));
+  after_idempotency(ex, a);
 }
 
-Admission Pipeline::after_idempotency(Exchange& ex, Admission a) {
+void Pipeline::after_idempotency(Exchange& ex, Admission& a) {
   auto& bh = ex.route->bulkhead;
-  if (!a.verdict.proceeds() || !bh) return a;
+  if (!a.verdict.proceeds() || !bh) return;
   auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
   if (entry.waiter) {
     a.wait = Admission::Wait::bulkhead;
     a.queued = std::move(entry);
-    return a;
+    return;
   }
   ex.place = std::move(entry.permit);
   if (!ex.place) a.verdict = reject(ex, bh->mode(), Reason::bulkhead_full, "the route's bulkhead is full", 1);
-  return a;
 }
 
-awaitable<Verdict> Pipeline::admit_rest(Exchange& ex, Admission a) {
+awaitable<void> Pipeline::admit_rest(Exchange& ex, Admission& a) {
   while (a.wait != Admission::Wait::none) {
     auto wait = a.wait;
     a.wait = Admission::Wait::none;
@@ -245,12 +250,12 @@ awaitable<Verdict> Pipeline::admit_rest(Exchange& ex, Admission a) {
       case Admission::Wait::rate_limit: {
         auto r = co_await std::move(a.rate);
         a.verdict = rate_decision(ex, r);
-        a = after_rate_limit(ex, std::move(a));
+        after_rate_limit(ex, a);
         break;
       }
       case Admission::Wait::idempotency:
         a.verdict = co_await idempotency(ex);
-        a = after_idempotency(ex, std::move(a));
+        after_idempotency(ex, a);
         break;
       case Admission::Wait::bulkhead: {
         auto& bh = ex.route->bulkhead;
@@ -262,7 +267,6 @@ awaitable<Verdict> Pipeline::admit_rest(Exchange& ex, Admission a) {
         break;
     }
   }
-  co_return std::move(a.verdict);
 }
 
 Verdict Pipeline::kill_switch(Exchange& ex) {
@@ -479,11 +483,10 @@ void Pipeline::settle_grpc(Exchange& ex, const http::ResponseHead& head, const h
   ex.held_call.reset();
 }
 
-awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
+awaitable<bool> Pipeline::forward(Exchange& ex) {
   auto& rt = *ex.route;
   auto& rc = *rt.cfg;
-  Forwarded out;
-  out.deadline = ex.deadline;
+  const auto deadline = ex.deadline;
   const policy::RetrySettings* retry = rc.retry ? &*rc.retry : nullptr;
   if (rt.budget) rt.budget->on_request(policy::Clock::now());
   bool idempotent = policy::is_idempotent_method(ex.head.method);
@@ -492,23 +495,20 @@ awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
 
   BreakerCall call(rt.breaker.get(), policy::Clock::now());
   if (!call.allowed()) {
-    out.verdict = reject(ex, rt.breaker->mode(), Reason::circuit_open, "the route's circuit breaker is open",
-                         ceil_seconds(call.retry_after()));
-    if (!out.verdict.proceeds()) co_return out;
+    auto v = reject(ex, rt.breaker->mode(), Reason::circuit_open, "the route's circuit breaker is open",
+                    ceil_seconds(call.retry_after()));
+    if (!v.proceeds()) co_return co_await answer(ex, v);
   }
   Attempt a;
   for (unsigned n = 1;; ++n) {
     auto started = policy::Clock::now();
-    auto left = out.deadline - started;
+    auto left = deadline - started;
     auto per_try = retry && retry->per_try_timeout ? std::min(*retry->per_try_timeout, left) : left;
     ex.attempts = n;
     a = Attempt{};
     co_await attempt(ex, started + per_try, a);
     auto ended = policy::Clock::now();
-    if (a.client_failed) {
-      out.client_failed = true;
-      co_return out;  // the breaker call is cancelled on the way out
-    }
+    if (a.client_failed) co_return false;  // nothing to answer; the breaker call is cancelled on the way out
     if (ex.grpc && a.outcome.kind == policy::AttemptKind::response && a.outcome.status == 200 &&
         a.outcome.grpc_status < 0) {
       // A message is on its way: the call is committed, and the breaker records it at the trailers.
@@ -518,7 +518,9 @@ awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
     }
     call.record(is_failure(rt, a.outcome), ended - started, ended);
     rt.metrics->count_attempt(label(rt, a.outcome));
-    if (!retry) break;
+    // decide_retry() asks these two first: most answers stop here, before the
+    // response headers are scanned and the jitter is drawn.
+    if (!retry || n >= retry->max_attempts || !policy::retry_on_matches(retry->retry_on, a.outcome)) break;
 
     policy::RetryInput in;
     in.outcome = a.outcome;
@@ -531,8 +533,8 @@ awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
       in.pushback = a.pushback;
       in.pushback_refused = a.pushback_refused;
     }
-    in.time_left = out.deadline - ended;
-    in.u01 = std::uniform_real_distribution<double>(0.0, 1.0)(worker_.rng);
+    in.time_left = deadline - ended;
+    in.u01 = worker_.rng.unit();
     auto d = policy::decide_retry(*retry, in);
     if (d.verdict != policy::RetryVerdict::budget_needed) break;
     if (retry->mode == policy::Mode::shadow) {
@@ -553,22 +555,18 @@ awaitable<Forwarded> Pipeline::forward(Exchange& ex) {
       co_await pause.async_wait(use_nothrow);
     }
   }
+  call = BreakerCall();  // recorded above (or held for the trailers): nothing left to cancel
   switch (a.outcome.kind) {
     case policy::AttemptKind::response:
-      out.verdict = Verdict::proceed();
-      out.stream = std::move(a.stream);
-      break;
+      co_return co_await client_.relay(ex, a.stream, deadline);
     case policy::AttemptKind::connect_failure:
-      out.verdict = Verdict::local(Reason::upstream_unavailable, "could not connect to the upstream");
-      break;
+      co_return co_await client_.respond(ex, Reason::upstream_unavailable, "could not connect to the upstream");
     case policy::AttemptKind::reset:
-      out.verdict = Verdict::local(Reason::upstream_unavailable, "the upstream connection failed");
-      break;
+      co_return co_await client_.respond(ex, Reason::upstream_unavailable, "the upstream connection failed");
     case policy::AttemptKind::timeout:
-      out.verdict = Verdict::local(Reason::upstream_timeout, "the upstream did not answer in time");
-      break;
+      co_return co_await client_.respond(ex, Reason::upstream_timeout, "the upstream did not answer in time");
   }
-  co_return out;
+  co_return false;
 }
 
 awaitable<void> Pipeline::attempt(Exchange& ex, TimePoint deadline, Attempt& out) {
@@ -689,7 +687,10 @@ awaitable<bool> Pipeline::handle(Exchange& ex) {
   if (h.body == http::BodyKind::length && h.content_length > ex.listener->max_body) {
     co_return co_await client_.respond(ex, Reason::request_too_large, "the request body exceeds max_body");
   }
-  if (!co_await client_.read_body(ex)) co_return false;
+  if (h.body != http::BodyKind::none) {  // no body: no coroutine frame
+    bool read = co_await client_.read_body(ex);
+    if (!read) co_return false;
+  }
 
   auto host = ex.target.form == http::Target::Form::absolute ? ex.target.authority : h.host;
   auto match_host = http::match_host(host);
@@ -705,23 +706,12 @@ awaitable<bool> Pipeline::handle(Exchange& ex) {
     }
   }
   auto admission = admit_now(ex);  // no coroutine frame unless a stage must wait
-  Verdict v;
-  if (admission.waits())
-    v = co_await admit_rest(ex, std::move(admission));
-  else
-    v = std::move(admission.verdict);
+  if (admission.waits()) co_await admit_rest(ex, admission);
   bool keep = false;
-  if (v.proceeds()) {
-    auto f = co_await forward(ex);
-    if (f.client_failed)
-      keep = false;
-    else if (f.verdict.proceeds())
-      keep = co_await client_.relay(ex, f.stream, f.deadline);
-    else
-      keep = co_await answer(ex, f.verdict);
-  } else {
-    keep = co_await answer(ex, v);
-  }
+  if (admission.verdict.proceeds())
+    keep = co_await forward(ex);
+  else
+    keep = co_await answer(ex, admission.verdict);
   ex.place.reset();
   if (ex.idem.unsettled()) co_await release(ex);  // not when the response was stored
   co_return keep;

@@ -95,7 +95,10 @@ awaitable<bool> Session::relay(Exchange& ex, upstream::UpstreamStream& body, Tim
   bool keep = ex.head.keep_alive && !closing_ && ex.body_consumed;  // the client's side of keep-alive
   using Step = upstream::UpstreamStream::Step;
   Capture cap;
-  if (!co_await pipeline_.capture(ex, body, cap)) co_return false;
+  if (ex.idem.locked) {  // only a locked key stores: otherwise no coroutine frame
+    bool captured = co_await pipeline_.capture(ex, body, cap);
+    if (!captured) co_return false;
+  }
   auto step = cap.step;
   std::string_view piece = cap.piece;
   auto& captured = cap.body;

@@ -48,7 +48,7 @@ awaitable<void> sweep_loop(Worker* w, const Server* server) {
 
 }  // namespace
 
-Worker::Worker(unsigned i) : index(i), rng(std::random_device{}() ^ (static_cast<std::uint64_t>(i) << 40)) {}
+Worker::Worker(unsigned i) : index(i) {}  // rng: 64 bits from std::random_device per worker
 
 ListenerHandle::ListenerHandle(net::io_context& ctx, const config::ListenerConfig& c)
     : name(c.name), bind(c.bind), acceptor(ctx), max_connections(c.max_connections) {

@@ -4,6 +4,8 @@
 // (admit), then the attempt loop, then storing or releasing the idempotency key.
 // Each stage answers with a Verdict; the codec renders local replies and replays.
 #include <random>
+
+#include "breakwater/policy/fast_rng.hpp"
 #include <string_view>
 
 #include "breakwater/io/asio.hpp"
@@ -61,7 +63,7 @@ struct Capture {
 };
 
 // A UUIDv4, written into `id` (whose buffer is reused request after request).
-void make_request_id(std::mt19937_64& rng, std::string& id);
+void make_request_id(policy::FastRng& rng, std::string& id);
 
 // Admission so far: the verdict, or the stage that must wait (with what it waits on).
 struct Admission {
@@ -70,14 +72,6 @@ struct Admission {
   awaitable<store::Result<policy::GcraOutcome>> rate;  // Wait::rate_limit
   SharedBulkhead::Entry queued;                         // Wait::bulkhead
   [[nodiscard]] bool waits() const { return wait != Wait::none; }
-};
-
-// The outcome of the attempt loop: the upstream response to relay, or a local reply.
-struct Forwarded {
-  Verdict verdict;              // proceed: relay `stream`
-  upstream::UpstreamStream stream;  // the response head read, its body not yet
-  bool client_failed = false;   // the client went away: nothing to answer
-  TimePoint deadline{};         // the route timeout, bounding the body
 };
 
 class Pipeline final {
@@ -96,9 +90,10 @@ class Pipeline final {
   // runs them as far as they go without suspending; when it stops at a stage that
   // must wait (Admission::waits()), admit_rest() finishes the admission.
   Admission admit_now(Exchange& ex);
-  awaitable<Verdict> admit_rest(Exchange& ex, Admission a);
-  // Stages 6-7: the attempt loop under the breaker, retries and the budget.
-  awaitable<Forwarded> forward(Exchange& ex);
+  awaitable<void> admit_rest(Exchange& ex, Admission& a);  // leaves the verdict in `a`
+  // Stages 6-7: the attempt loop under the breaker, retries and the budget, then the
+  // answer: the last response relayed, or a local reply. Returns keep-alive.
+  awaitable<bool> forward(Exchange& ex);
   // Stage 8: reads a storable response whole (up to max_response) and stores it before
   // the client sees it. False when the upstream failed meanwhile: the client was answered.
   awaitable<bool> capture(Exchange& ex, upstream::UpstreamStream& s, Capture& c);
@@ -116,8 +111,8 @@ class Pipeline final {
 
  private:
   Verdict kill_switch(Exchange& ex);
-  Admission after_rate_limit(Exchange& ex, Admission a);
-  Admission after_idempotency(Exchange& ex, Admission a);
+  void after_rate_limit(Exchange& ex, Admission& a);
+  void after_idempotency(Exchange& ex, Admission& a);
   std::optional<Verdict> idempotency_at_once(Exchange& ex);
   store::Answer<policy::GcraOutcome> rate_limit(Exchange& ex);
   Verdict rate_decision(Exchange& ex, const store::Result<policy::GcraOutcome>& o);

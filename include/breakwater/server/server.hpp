@@ -11,6 +11,7 @@
 
 #include "breakwater/config/model.hpp"
 #include "breakwater/io/asio.hpp"
+#include "breakwater/policy/fast_rng.hpp"
 #include "breakwater/io/stream.hpp"
 #include "breakwater/upstream/pool.hpp"
 #include "breakwater/server/handoff.hpp"
@@ -40,7 +41,7 @@ struct Worker final {
   SessionHook sessions;  // head of the list of this worker's sessions; this worker's thread only
   net::io_context ctx{1};
   upstream::UpstreamPools pools{ctx.get_executor()};
-  std::mt19937_64 rng;
+  policy::FastRng rng;
   std::thread thread;
 
   // Accepted sockets handed over by the acceptor thread. Two vectors swap roles, so a
