@@ -4,6 +4,7 @@
 #include "breakwater/proxy/pipeline.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <cinttypes>
 #include <cstdio>
 
@@ -102,22 +103,19 @@ void count(const Exchange& ex, FallbackPolicy p) {
 
 void make_request_id(policy::FastRng& rng, std::string& id) {
   static constexpr char hex[] = "0123456789abcdef";
-  // 122 random bits in the 8-4-4-4-12 layout: version 4, variant 10xx.
-  std::uint64_t a = rng(), b = rng();
+  // 16 random bytes in the 8-4-4-4-12 layout (RFC 9562): version 4 in byte 6, variant 10 in byte 8.
+  std::uint64_t words[2] = {rng(), rng()};
+  unsigned char bytes[16];
+  std::memcpy(bytes, words, sizeof bytes);
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);
+  static constexpr std::uint8_t at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
   char out[36];
-  int k = 0;
-  for (int i = 0; i < 36; ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      out[i] = '-';
-      continue;
-    }
-    std::uint64_t& src = k++ < 16 ? a : b;
-    auto nibble = src & 15;
-    src >>= 4;
-    if (i == 14) nibble = 4;                    // version 4
-    if (i == 19) nibble = 8 + (nibble & 3);     // variant 10xx
-    out[i] = hex[nibble];
+  for (int i = 0; i < 16; ++i) {
+    out[at[i]] = hex[bytes[i] >> 4];
+    out[at[i] + 1] = hex[bytes[i] & 15];
   }
+  out[8] = out[13] = out[18] = out[23] = '-';
   id.assign(out, sizeof out);
 }
 
@@ -505,7 +503,7 @@ awaitable<bool> Pipeline::forward(Exchange& ex) {
     auto left = deadline - started;
     auto per_try = retry && retry->per_try_timeout ? std::min(*retry->per_try_timeout, left) : left;
     ex.attempts = n;
-    a = Attempt{};
+    if (n > 1) a = Attempt{};
     co_await attempt(ex, started + per_try, a);
     auto ended = policy::Clock::now();
     if (a.client_failed) co_return false;  // nothing to answer; the breaker call is cancelled on the way out
