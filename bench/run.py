@@ -433,6 +433,17 @@ def print_table(results, rss, single, paths, conns, running):
                       f"{(rps / nginx_rps) if nginx_rps else float('nan'):.2f} | {med([r['p50'] for r in rs]):.0f} | "
                       f"{med([r['p99'] for r in rs]):.0f} | {med([r['cpu_us'] for r in rs]):.1f} | "
                       f"{rss[name]:.1f} |")
+    if "breakwater-policies" in running and "breakwater" in running:
+        # Rounds are interleaved, so each round's every-policy cell is compared with the plain
+        # cell of the same round; the median of those differences (issue 16's target: <= 1.0 µs).
+        print("\n| every policy over the plain route | path | conns | proxy CPU µs/req added | req/s ratio |")
+        print("|---|---|---:|---:|---:|")
+        for path in paths:
+            for c in conns:
+                pol, plain = results[("breakwater-policies", path, c)], results[("breakwater", path, c)]
+                added = med([a["cpu_us"] - b["cpu_us"] for a, b in zip(pol, plain)])
+                ratio = med([a["rps"] / b["rps"] for a, b in zip(pol, plain)])
+                print(f"| breakwater-policies | {path} | {c} | {added:+.2f} | {ratio:.3f} |")
     if "breakwater-redis-rl" in running:
         print("\n| Redis-backed rate limit | path | conns | × same route, no limit | × memory store, every policy "
               "| requests per Redis call |")
