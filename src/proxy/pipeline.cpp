@@ -230,7 +230,7 @@ void Pipeline::after_rate_limit(Exchange& ex, Admission& a) {
 void Pipeline::after_idempotency(Exchange& ex, Admission& a) {
   auto& bh = ex.route->bulkhead;
   if (!a.verdict.proceeds() || !bh) return;
-  auto entry = bh->enter(worker_.ctx.get_executor());  // admitted or refused without suspending
+  auto entry = bh->enter(worker_.ctx);  // admitted or refused without suspending
   if (entry.waiter) {
     a.wait = Admission::Wait::bulkhead;
     a.queued = std::move(entry);

@@ -60,7 +60,7 @@ BulkheadPermit::~BulkheadPermit() {
   if (b_) b_->release();
 }
 
-SharedBulkhead::Entry SharedBulkhead::enter(const net::any_io_executor& ex) {
+SharedBulkhead::Entry SharedBulkhead::enter(net::io_context& ctx) {
   Entry e;
   std::lock_guard l(mu_);
   e.id = ++next_id_;
@@ -71,7 +71,7 @@ SharedBulkhead::Entry SharedBulkhead::enter(const net::any_io_executor& ex) {
     case policy::Bulkhead::Admit::rejected:
       break;
     case policy::Bulkhead::Admit::queued:
-      e.waiter = std::make_shared<Waiter>(ex);
+      e.waiter = std::make_shared<Waiter>(ctx);
       e.waiter->timer.expires_after(settings_.queue_timeout);
       waiters_.emplace(e.id, e.waiter);
       break;

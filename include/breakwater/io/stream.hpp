@@ -3,6 +3,7 @@
 // the OpenSSL stream over it; either way they are awaitables of (error, bytes).
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -35,10 +36,32 @@ class Stream final {
     if (tls_) return tls_->async_read_some(b, use_nothrow);
     return sock_.async_read_some(b, use_nothrow);
   }
+  // Writes all of `b`. Without TLS the bytes go out at once when the socket takes
+  // them (the usual case on a keep-alive connection): no asynchronous operation, no
+  // trip through the event loop. Only what the socket did not take waits for it.
   template <class ConstBuffers>
-  awaitable<std::tuple<error_code, std::size_t>> write(const ConstBuffers& b) {
-    if (tls_) return net::async_write(*tls_, b, use_nothrow);
-    return net::async_write(sock_, b, use_nothrow);
+  awaitable<std::tuple<error_code, std::size_t>> write(ConstBuffers b) {
+    if (tls_) co_return co_await net::async_write(*tls_, b, use_nothrow);
+    std::size_t total = net::buffer_size(b);
+    error_code ec;
+    if (!sock_.non_blocking()) sock_.non_blocking(true, ec);  // a would-block answer, never a blocking wait
+    std::size_t done = ec ? 0 : sock_.write_some(b, ec);
+    if (!ec && done == total) co_return std::tuple<error_code, std::size_t>{ec, done};
+    if (ec && ec != net::error::would_block && ec != net::error::try_again)
+      co_return std::tuple<error_code, std::size_t>{ec, done};
+    std::vector<net::const_buffer> rest;  // the socket was full: the rest waits for it
+    std::size_t skip = done;
+    for (auto it = net::buffer_sequence_begin(b); it != net::buffer_sequence_end(b); ++it) {
+      net::const_buffer piece = *it;
+      if (skip >= piece.size()) {
+        skip -= piece.size();
+        continue;
+      }
+      rest.push_back(piece + skip);
+      skip = 0;
+    }
+    auto [ec2, n] = co_await net::async_write(sock_, rest, use_nothrow);
+    co_return std::tuple<error_code, std::size_t>{ec2, done + n};
   }
   // The same with any completion token (a callback writer).
   template <class ConstBuffers, class Token>

@@ -116,7 +116,7 @@ class SharedBulkhead final : public std::enable_shared_from_this<SharedBulkhead>
     std::shared_ptr<Waiter> waiter;
     std::uint64_t id = 0;
   };
-  Entry enter(const net::any_io_executor& ex);
+  Entry enter(net::io_context& ctx);  // a queued waiter's timer runs on `ctx`
   // Waits in the queue up to queue_timeout; an empty optional means bulkhead_full.
   awaitable<std::optional<BulkheadPermit>> wait(std::shared_ptr<Waiter> w, std::uint64_t id);
   void release();
@@ -128,7 +128,7 @@ class SharedBulkhead final : public std::enable_shared_from_this<SharedBulkhead>
   [[nodiscard]] View view();
 
   struct Waiter {
-    explicit Waiter(const net::any_io_executor& ex) : timer(ex) {}
+    explicit Waiter(net::io_context& ctx) : timer(ctx) {}
     net::steady_timer timer;
     bool granted = false;
   };
