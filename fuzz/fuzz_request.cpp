@@ -30,7 +30,7 @@ bool same_view(std::string_view a, std::string_view b) { return a.data() == b.da
 void check_request(std::string_view head) {
   RequestHead fast, slow;
   auto ef = parse_request_head(head, fast);
-  auto es = detail::parse_request_head_reference(head, slow);
+  auto es = h1::detail::parse_request_head_reference(head, slow);
   if (ef != es) __builtin_trap();
   // What a caller may read after a refusal (the 400's version and method) as well.
   if (fast.version_minor != slow.version_minor || fast.method != slow.method) __builtin_trap();
@@ -45,7 +45,7 @@ void check_request(std::string_view head) {
 void check_response(std::string_view head, bool head_request) {
   ResponseHead fast, slow;
   auto ef = parse_response_head(head, head_request, fast);
-  auto es = detail::parse_response_head_reference(head, head_request, slow);
+  auto es = h1::detail::parse_response_head_reference(head, head_request, slow);
   if (ef != es) __builtin_trap();
   if (ef != WireError::none) return;
   if (fast.version_minor != slow.version_minor || fast.status != slow.status || !same_view(fast.reason, slow.reason) ||

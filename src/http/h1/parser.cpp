@@ -296,7 +296,7 @@ bool fast_response(std::string_view head, ResponseHead& out, Framing& f) {
   if (*p == ' ') {
     const char* reason = ++p;
     p = skip_value(p, head.data(), end);
-    out.reason = {reason, static_cast<std::size_t>(p - reason)};
+    if (p != reason) out.reason = {reason, static_cast<std::size_t>(p - reason)};  // else empty, as the reference has it
   }
   if (p[0] != '\r' || p[1] != '\n') return false;
   return fast_fields(p + 2, head.data(), end, out.headers, [&](const Header& h) { return f.add(h, false) == WireError::none; });

@@ -257,7 +257,7 @@ TEST_CASE("the one-pass reading and the line-by-line reference agree") {
     CAPTURE(h);
     RequestHead fast, slow;
     auto ef = parse_request_head(h, fast);
-    auto es = detail::parse_request_head_reference(h, slow);
+    auto es = h1::detail::parse_request_head_reference(h, slow);
     CHECK(ef == es);
     CHECK(fast.method == slow.method);
     CHECK(fast.version_minor == slow.version_minor);
@@ -294,7 +294,7 @@ TEST_CASE("the one-pass reading and the line-by-line reference agree") {
       CAPTURE(h);
       ResponseHead fast, slow;
       auto ef = parse_response_head(h, head_request, fast);
-      CHECK(ef == detail::parse_response_head_reference(h, head_request, slow));
+      CHECK(ef == h1::detail::parse_response_head_reference(h, head_request, slow));
       if (ef != WireError::none) continue;
       CHECK(fast.status == slow.status);
       CHECK(fast.reason == slow.reason);
