@@ -210,33 +210,101 @@ std::string match_host(std::string_view host) {
   return to_lower(host.substr(0, colon));
 }
 
-bool is_hop_by_hop(std::string_view n, std::string_view connection) {
+namespace {
+
+// What a field name means to forwarding, found with one dispatch on its length
+// and at most two word-wise compares.
+enum class Name : std::uint8_t {
+  other,
+  hop,         // hop-by-hop (SPEC §5) but Connection and TE
+  connection,  // hop-by-hop
+  te,          // hop-by-hop
+  host,
+  date,
+  expect,
+  set_cookie,
+  x_request_id,
+  content_length,
+  x_forwarded_for,
+  x_forwarded_proto,
+};
+
+Name classify(std::string_view n) {
   switch (n.size()) {
-    case 2: if (iequals(n, "te")) return true; break;
-    case 7: if (iequals(n, "trailer") || iequals(n, "upgrade")) return true; break;
-    case 10: if (iequals(n, "connection") || iequals(n, "keep-alive")) return true; break;
-    case 16: if (iequals(n, "proxy-connection")) return true; break;
-    case 17: if (iequals(n, "transfer-encoding")) return true; break;
-    case 19: if (iequals(n, "proxy-authorization")) return true; break;
-    default: break;
+    case 2:
+      if (iequals_to<"te">(n)) return Name::te;
+      break;
+    case 4:
+      if (iequals_to<"host">(n)) return Name::host;
+      if (iequals_to<"date">(n)) return Name::date;
+      break;
+    case 6:
+      if (iequals_to<"expect">(n)) return Name::expect;
+      break;
+    case 7:
+      if (iequals_to<"trailer">(n) || iequals_to<"upgrade">(n)) return Name::hop;
+      break;
+    case 10:
+      if (iequals_to<"connection">(n)) return Name::connection;
+      if (iequals_to<"keep-alive">(n)) return Name::hop;
+      if (iequals_to<"set-cookie">(n)) return Name::set_cookie;
+      break;
+    case 12:
+      if (iequals_to<"x-request-id">(n)) return Name::x_request_id;
+      break;
+    case 14:
+      if (iequals_to<"content-length">(n)) return Name::content_length;
+      break;
+    case 15:
+      if (iequals_to<"x-forwarded-for">(n)) return Name::x_forwarded_for;
+      break;
+    case 16:
+      if (iequals_to<"proxy-connection">(n)) return Name::hop;
+      break;
+    case 17:
+      if (iequals_to<"transfer-encoding">(n)) return Name::hop;
+      if (iequals_to<"x-forwarded-proto">(n)) return Name::x_forwarded_proto;
+      break;
+    case 19:
+      if (iequals_to<"proxy-authorization">(n)) return Name::hop;
+      break;
+    default:
+      break;
   }
-  if (connection.empty()) return false;
+  return Name::other;
+}
+
+bool fixed_hop_by_hop(Name c) { return c == Name::hop || c == Name::connection || c == Name::te; }
+
+bool named_in(std::string_view n, std::string_view connection) {
   bool named = false;
   for_each_list_item(connection, [&](std::string_view item) { named = named || iequals(item, n); });
   return named;
+}
+
+// `connection` when it names a field that is not hop-by-hop anyway, else empty:
+// "Connection: keep-alive" costs no walk of the list per field.
+std::string_view naming(std::string_view connection) {
+  if (connection.empty() || iequals_to<"keep-alive">(connection)) return {};
+  bool other = false;
+  for_each_list_item(connection, [&](std::string_view item) { other = other || !fixed_hop_by_hop(classify(item)); });
+  return other ? connection : std::string_view{};
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view n, std::string_view connection) {
+  if (fixed_hop_by_hop(classify(n))) return true;
+  return !connection.empty() && named_in(n, connection);
 }
 
 namespace {
 
 std::string_view connection_value(const std::vector<Header>& headers) {
   for (auto& h : headers)
-    if (iequals(h.name, "connection")) return h.value;
+    if (h.name.size() == 10 && iequals_to<"connection">(h.name)) return h.value;
   return {};
 }
-
-}  // namespace
-
-namespace {
 
 // The client's fields as SPEC §5 forwards them, to `field(name, value)`: no hop-by-hop
 // field, no Host, Content-Length, Expect or X-Forwarded-Proto, X-Request-Id only when
@@ -249,38 +317,33 @@ struct Forwarded {
 };
 template <class Field>
 void forward_fields(const RequestHead& req, const UpstreamRequest& up, Forwarded& f, Field&& field) {
-  auto connection = req.has_connection_tokens ? connection_value(req.headers) : std::string_view{};
+  auto connection = req.has_connection_tokens ? naming(connection_value(req.headers)) : std::string_view{};
   for (auto& h : req.headers) {
     auto n = h.name;
-    if (n.size() == 2 && iequals(n, "te")) {
+    auto c = classify(n);
+    if (c == Name::te) {
       for_each_list_item(h.value, [&](std::string_view item) {
-        if (iequals(item.substr(0, item.find(';')), "trailers")) f.te_trailers = true;
+        if (iequals_to<"trailers">(item.substr(0, item.find(';')))) f.te_trailers = true;
       });
       continue;
     }
-    if (is_hop_by_hop(n, connection)) continue;
-    switch (ascii_lower(n.front())) {
-      case 'h':
-        if (iequals(n, "host")) continue;
-        break;
-      case 'c':
-        if (iequals(n, "content-length")) continue;
-        break;
-      case 'e':
-        if (iequals(n, "expect")) continue;
-        break;
-      case 'x':
-        if (iequals(n, "x-forwarded-for")) {
-          if (f.xff.empty()) {
-            f.xff = h.value;
-          } else {
-            if (f.xff_joined.empty()) f.xff_joined = f.xff;
-            f.xff_joined.append(", ").append(h.value);
-          }
-          continue;
+    if (fixed_hop_by_hop(c) || (!connection.empty() && named_in(n, connection))) continue;
+    switch (c) {
+      case Name::host:
+      case Name::content_length:
+      case Name::expect:
+      case Name::x_forwarded_proto:
+        continue;
+      case Name::x_forwarded_for:
+        if (f.xff.empty()) {
+          f.xff = h.value;
+        } else {
+          if (f.xff_joined.empty()) f.xff_joined = f.xff;
+          f.xff_joined.append(", ").append(h.value);
         }
-        if (iequals(n, "x-forwarded-proto")) continue;
-        if (!up.request_id.empty() && iequals(n, "x-request-id")) continue;  // sent once, after
+        continue;
+      case Name::x_request_id:
+        if (!up.request_id.empty()) continue;  // sent once, after
         break;
       default:
         break;
@@ -290,12 +353,22 @@ void forward_fields(const RequestHead& req, const UpstreamRequest& up, Forwarded
   if (!f.xff_joined.empty()) f.xff = f.xff_joined;
 }
 
+// What the fields take as "name: value\r\n" lines: room for a head in one go.
+std::size_t field_bytes(const std::vector<Header>& headers) {
+  std::size_t n = 0;
+  for (auto& h : headers) n += h.name.size() + h.value.size() + 4;
+  return n;
+}
+
 bool needs_empty_length(std::string_view method) { return method == "POST" || method == "PUT" || method == "PATCH"; }
 
 }  // namespace
 
 void build_upstream_head(const RequestHead& req, const UpstreamRequest& up, std::string& out) {
-  h1::HeadWriter w(out);
+  // Request line, Host, the client's fields (X-Forwarded-For's among them), what is
+  // added, framing: more is made if this falls short.
+  h1::HeadWriter w(out, up.method.size() + up.path_query.size() + up.host.size() + field_bytes(req.headers) +
+                            up.client_ip.size() + up.proto.size() + up.request_id.size() + 160);
   w.request_line(up.method, up.path_query).field("Host", up.host);
   Forwarded f;
   forward_fields(req, up, f, [&](std::string_view n, std::string_view v) { w.field(n, v); });
@@ -344,7 +417,7 @@ namespace {
 std::string transfer_codings(const std::vector<Header>& headers) {
   std::vector<std::string_view> codings;
   for (auto& h : headers)
-    if (iequals(h.name, "transfer-encoding"))
+    if (h.name.size() == 17 && iequals_to<"transfer-encoding">(h.name))
       for_each_list_item(h.value, [&](std::string_view item) { codings.push_back(item); });
   if (!codings.empty() && iequals(codings.back(), "chunked")) codings.pop_back();
   std::string out;
@@ -383,12 +456,17 @@ ClientResponse client_framing(const ResponseHead& resp, bool http10, bool head_r
 
 void build_client_head(const ResponseHead& resp, const ClientResponse& c, std::string& out,
                        bool strip_for_storage) {
-  h1::HeadWriter w(out);
+  std::size_t extra = 0;
+  if (c.extra)
+    for (auto x : *c.extra) extra += x.name.size() + x.value.size() + 4;
+  h1::HeadWriter w(out, resp.reason.size() + field_bytes(resp.headers) + extra + 128);
   w.status_line(c.http10 ? 0 : 1, resp.status, resp.reason);
-  auto connection = connection_value(resp.headers);
+  auto connection = naming(connection_value(resp.headers));
   for (auto& h : resp.headers) {
-    if (is_hop_by_hop(h.name, connection) || iequals(h.name, "content-length")) continue;
-    if (strip_for_storage && (iequals(h.name, "set-cookie") || iequals(h.name, "date"))) continue;
+    auto k = classify(h.name);
+    if (fixed_hop_by_hop(k) || k == Name::content_length) continue;
+    if (!connection.empty() && named_in(h.name, connection)) continue;
+    if (strip_for_storage && (k == Name::set_cookie || k == Name::date)) continue;
     w.field(h.name, h.value);
   }
   if (c.extra) w.fields(*c.extra);

@@ -12,19 +12,16 @@ namespace {
 
 bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
-bool valid_reg_name(std::string_view h) {
-  for (std::size_t i = 0; i < h.size(); ++i) {
-    char c = h[i];
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
-    if (std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos) continue;
-    if (c == '%' && i + 2 < h.size() && is_hex(h[i + 1]) && is_hex(h[i + 2])) {
-      i += 2;
-      continue;
-    }
-    return false;
+// reg-name bytes but '%': unreserved and sub-delims (RFC 3986 §3.2.2).
+struct RegNameTable {
+  bool v[256];
+  constexpr RegNameTable() : v() {
+    for (int c = 0; c < 256; ++c)
+      v[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             std::string_view("-._~!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
   }
-  return !h.empty();
-}
+};
+inline constexpr RegNameTable kRegName{};
 
 bool valid_ipv6(std::string_view h) {
   char buf[64];
@@ -50,10 +47,22 @@ bool valid_authority(std::string_view a) {
       has_port = true;
     }
   } else {
-    auto colon = a.find(':');
-    if (!valid_reg_name(a.substr(0, colon))) return false;  // an IPv4 address is a reg-name too
-    if (colon != std::string_view::npos) {
-      port = a.substr(colon + 1);
+    // A reg-name (an IPv4 address is one too) up to the first ':', in one pass.
+    std::size_t i = 0;
+    while (i < a.size()) {
+      char c = a[i];
+      if (kRegName.v[static_cast<unsigned char>(c)]) {
+        ++i;
+      } else if (c == '%' && i + 2 < a.size() && is_hex(a[i + 1]) && is_hex(a[i + 2])) {
+        i += 3;
+      } else {
+        break;
+      }
+    }
+    if (i == 0) return false;
+    if (i < a.size()) {
+      if (a[i] != ':') return false;
+      port = a.substr(i + 1);
       has_port = true;
     }
   }

@@ -1,8 +1,12 @@
 #pragma once
 // Small ASCII helpers for header names and tokens (HTTP is case-insensitive ASCII).
+#include <bit>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace breakwater::http {
 
@@ -37,6 +41,66 @@ inline constexpr TcharTable kTchar{};
 
 // RFC 9110 token characters.
 constexpr bool is_tchar(unsigned char c) { return detail::kTchar.v[c]; }
+
+// A lower-case ASCII literal as a template argument: iequals_to<"content-length">(name).
+template <std::size_t N>
+struct Lit {
+  char s[N];
+  constexpr Lit(const char (&a)[N]) {  // NOLINT: implicit, so "..." converts
+    for (std::size_t i = 0; i < N; ++i) s[i] = a[i];
+  }
+  static constexpr std::size_t size = N - 1;
+};
+
+namespace detail {
+// L as little-endian words, the last one overlapping so that it ends where L
+// ends, with masks that fold case: 0x20 on the letters only, so that
+// `(load | mask) == word` is exact ASCII case-insensitive equality (a
+// non-letter must match byte for byte).
+template <Lit L>
+struct LitWords {
+  static constexpr std::size_t n = L.size;
+  static constexpr std::size_t width = n < 8 ? n : 8;
+  static constexpr std::size_t count = n <= 8 ? 1 : (n + 7) / 8;
+  static constexpr std::size_t offset(std::size_t i) { return i + 1 < count ? i * 8 : n - width; }
+  static constexpr std::uint64_t word(std::size_t i, bool mask) {
+    std::uint64_t w = 0;
+    for (std::size_t k = 0; k < width; ++k) {
+      char c = L.s[offset(i) + k];
+      std::uint64_t b = mask ? (c >= 'a' && c <= 'z' ? 0x20 : 0) : static_cast<unsigned char>(c);
+      w |= b << (8 * k);
+    }
+    return w;
+  }
+  static constexpr bool lower() {
+    for (std::size_t k = 0; k < n; ++k)
+      if (L.s[k] >= 'A' && L.s[k] <= 'Z') return false;
+    return true;
+  }
+};
+inline std::uint64_t load_n(const char* p, std::size_t n) {
+  std::uint64_t w = 0;
+  std::memcpy(&w, p, n);
+  return w;
+}
+}  // namespace detail
+
+// iequals(s, L) for a lower-case literal L, a word at a time (header names).
+template <Lit L>
+inline bool iequals_to(std::string_view s) {
+  using W = detail::LitWords<L>;
+  static_assert(W::lower(), "iequals_to compares with a lower-case literal");
+  if (s.size() != W::n) return false;
+  if constexpr (std::endian::native != std::endian::little || W::n == 0) {
+    return iequals(s, std::string_view(L.s, W::n));
+  } else {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return (((detail::load_n(s.data() + W::offset(I), W::width) | std::integral_constant<std::uint64_t, W::word(I, true)>::value) ==
+               std::integral_constant<std::uint64_t, W::word(I, false)>::value) &&
+              ...);
+    }(std::make_index_sequence<W::count>{});
+  }
+}
 
 inline std::string to_lower(std::string_view s) {
   std::string out(s);

@@ -2,7 +2,11 @@
 
 #include <arpa/inet.h>
 
+#include <bit>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "breakwater/http/text.hpp"
 
@@ -78,41 +82,226 @@ struct Framing {
   bool keep_alive = false;
   bool connection_tokens = false;
 
+  // One dispatch on the name's length, then one word-wise compare.
   WireError add(const Header& h, bool strict_te) {
-    if (iequals(h.name, "content-length")) {
-      std::uint64_t v = 0;
-      if (!parse_digits(h.value, v)) return WireError::bad_content_length;
-      if (lengths++ && v != length) return WireError::duplicate_content_length;
-      if (lengths > 1 && strict_te) return WireError::duplicate_content_length;
-      length = v;
-    } else if (iequals(h.name, "transfer-encoding")) {
-      ++encodings;
-      if (strict_te) {
-        if (encodings > 1 || !iequals(h.value, "chunked")) return WireError::bad_transfer_encoding;
-        chunked = true;
-      } else {
-        // Responses: chunked only when it is the final coding, and never applied twice.
-        for_each_list_item(h.value, [&](std::string_view item) {
-          chunked = iequals(item, "chunked");
-          chunked_twice = chunked_twice || (chunked && chunked_seen);
-          chunked_seen = chunked_seen || chunked;
-          other_encoding = other_encoding || !chunked;
-        });
-        if (chunked_twice) return WireError::bad_transfer_encoding;
-      }
-    } else if (iequals(h.name, "connection")) {
-      for_each_list_item(h.value, [&](std::string_view item) {
-        if (iequals(item, "close"))
-          close = true;
-        else if (iequals(item, "keep-alive"))
-          keep_alive = true;
-        else
-          connection_tokens = true;
-      });
+    switch (h.name.size()) {
+      case 14:
+        if (iequals_to<"content-length">(h.name)) {
+          std::uint64_t v = 0;
+          if (!parse_digits(h.value, v)) return WireError::bad_content_length;
+          if (lengths++ && v != length) return WireError::duplicate_content_length;
+          if (lengths > 1 && strict_te) return WireError::duplicate_content_length;
+          length = v;
+        }
+        break;
+      case 17:
+        if (iequals_to<"transfer-encoding">(h.name)) {
+          ++encodings;
+          if (strict_te) {
+            if (encodings > 1 || !iequals_to<"chunked">(h.value)) return WireError::bad_transfer_encoding;
+            chunked = true;
+          } else {
+            // Responses: chunked only when it is the final coding, and never applied twice.
+            for_each_list_item(h.value, [&](std::string_view item) {
+              chunked = iequals_to<"chunked">(item);
+              chunked_twice = chunked_twice || (chunked && chunked_seen);
+              chunked_seen = chunked_seen || chunked;
+              other_encoding = other_encoding || !chunked;
+            });
+            if (chunked_twice) return WireError::bad_transfer_encoding;
+          }
+        }
+        break;
+      case 10:
+        if (iequals_to<"connection">(h.name)) {
+          if (iequals_to<"keep-alive">(h.value)) {  // the usual one, without a walk of the list
+            keep_alive = true;
+            break;
+          }
+          for_each_list_item(h.value, [&](std::string_view item) {
+            if (iequals_to<"close">(item))
+              close = true;
+            else if (iequals_to<"keep-alive">(item))
+              keep_alive = true;
+            else
+              connection_tokens = true;
+          });
+        }
+        break;
+      default:
+        break;
     }
     return WireError::none;
   }
 };
+
+// Request fields beyond framing: Host (once) and Expect: 100-continue.
+struct RequestFields {
+  int hosts = 0;
+  WireError add(const Header& h, RequestHead& out) {
+    if (h.name.size() == 4 && iequals_to<"host">(h.name)) {
+      if (hosts++) return WireError::duplicate_host;
+      out.host = h.value;
+    } else if (h.name.size() == 6 && iequals_to<"expect">(h.name) && iequals_to<"100-continue">(h.value)) {
+      out.expect_continue = true;
+    }
+    return WireError::none;
+  }
+};
+
+// ---- The fast reading: one pass over the bytes, no error reporting. ----
+// It accepts only what the line-by-line reading below (the reference) accepts,
+// and reads it the same way; at anything else it gives up, and the reference
+// reads the head again from the start and names the error.
+
+struct ByteClass {
+  bool value[256];  // field-value bytes: HTAB, SP..'~', obs-text
+  bool target[256];  // request-target bytes: '!'..'~' but '#'
+  constexpr ByteClass() : value(), target() {
+    for (int c = 0; c < 256; ++c) {
+      value[c] = c == '\t' || (c >= 0x20 && c != 0x7f);
+      target[c] = c > 0x20 && c < 0x7f && c != '#';
+    }
+  }
+};
+inline constexpr ByteClass kClass{};
+
+// The first byte at or after `p` that is not a field-value byte. The head
+// [begin, end) ends in CRLF CRLF, which stops the scan; loads stay inside it.
+inline const char* skip_value(const char* p, const char* begin, const char* end) {
+#if defined(__SSE2__)
+  // Sixteen bytes a compare: a byte below 0x20 or a DEL ends the value, unless a tab.
+  const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+  auto stops = [&](const char* at) {
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+    auto printable = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(b, space), b)));
+    return (~printable & 0xffffu) | static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(b, del)));
+  };
+  for (;;) {
+    unsigned bits;
+    const char* at;
+    if (end - p >= 16) {
+      at = p;
+      bits = stops(at);
+    } else if (end - begin >= 16) {  // the last sixteen bytes, those before `p` left out
+      at = end - 16;
+      bits = stops(at) & (~0u << (p - at));
+    } else {
+      break;
+    }
+    if (!bits) {
+      if (at != p) return end - 1;  // not reached: the head's final CRLF stops the scan
+      p = at + 16;
+      continue;
+    }
+    p = at + std::countr_zero(bits);
+    if (*p != '\t') return p;
+    ++p;
+  }
+#else
+  (void)begin;
+#endif
+  while (kClass.value[static_cast<unsigned char>(*p)]) ++p;
+  return p;
+}
+
+// The first byte at or after `p` that is not a token character (a field name's
+// end). Same bounds as skip_value.
+inline const char* skip_token(const char* p, const char* end) {
+#if defined(__SSE2__)
+  // Letters, digits and '-' sixteen at a time (what names are made of); the other
+  // token characters, and the end of a long name, byte by byte.
+  if (end - p >= 16) {
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i lower = _mm_or_si128(b, _mm_set1_epi8(0x20));  // bytes >= 0x80 stay negative
+    __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                  _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(b, _mm_set1_epi8('9' + 1)));
+    __m128i ok = _mm_or_si128(_mm_or_si128(alpha, digit), _mm_cmpeq_epi8(b, _mm_set1_epi8('-')));
+    auto bad = ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & 0xffffu;
+    if (bad) {
+      p += std::countr_zero(bad);
+      if (*p == ':') return p;
+    } else {
+      p += 16;
+    }
+  }
+#endif
+  while (is_tchar(static_cast<unsigned char>(*p))) ++p;
+  return p;
+}
+
+// The header lines from `p`, just past the first line's CRLF, to the blank line
+// that ends the head; `on(header)` sees each one and may refuse it. The head
+// ends in CRLF CRLF, so every scan stops inside it.
+template <class On>
+bool fast_fields(const char* p, const char* begin, const char* end, std::vector<Header>& headers, On&& on) {
+  for (;;) {
+    if (*p == '\r') return p + 2 == end && p[1] == '\n';
+    const char* name = p;
+    p = skip_token(p, end);
+    if (p == name || *p != ':') return false;
+    std::string_view n(name, static_cast<std::size_t>(p - name));
+    ++p;
+    while (*p == ' ' || *p == '\t') ++p;  // OWS
+    const char* v = p;
+    p = skip_value(p, begin, end);
+    if (p[0] != '\r' || p[1] != '\n') return false;
+    const char* ve = p;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) --ve;
+    headers.push_back({n, std::string_view(v, static_cast<std::size_t>(ve - v))});
+    if (!on(headers.back())) return false;
+    p += 2;
+  }
+}
+
+// "METHOD SP TARGET SP HTTP/1.x CRLF" and the fields after it.
+bool fast_request(std::string_view head, RequestHead& out, Framing& f, RequestFields& r) {
+  const char* p = head.data();
+  const char* end = p + head.size();
+  if (head.size() < 4 || std::memcmp(end - 4, "\r\n\r\n", 4) != 0) return false;
+  const char* m = p;
+  while (is_tchar(static_cast<unsigned char>(*p))) ++p;
+  if (p == m || *p != ' ') return false;
+  out.method = {m, static_cast<std::size_t>(p - m)};
+  const char* t = ++p;
+  while (kClass.target[static_cast<unsigned char>(*p)]) ++p;
+  if (p == t || *p != ' ') return false;
+  out.target = {t, static_cast<std::size_t>(p - t)};
+  ++p;
+  if (end - p < 12 || std::memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != '\r' ||
+      p[9] != '\n')
+    return false;
+  out.version_minor = p[7] - '0';
+  return fast_fields(p + 10, head.data(), end, out.headers, [&](const Header& h) {
+    return f.add(h, true) == WireError::none && r.add(h, out) == WireError::none;
+  });
+}
+
+// "HTTP/1.x SP 3DIGIT [SP reason] CRLF" and the fields after it.
+bool fast_response(std::string_view head, ResponseHead& out, Framing& f) {
+  const char* p = head.data();
+  const char* end = p + head.size();
+  if (head.size() < 16 || std::memcmp(end - 4, "\r\n\r\n", 4) != 0) return false;
+  if (std::memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' || p[7] > '9' || p[8] != ' ') return false;
+  int status = 0;
+  for (int i = 9; i < 12; ++i) {
+    if (p[i] < '0' || p[i] > '9') return false;
+    status = status * 10 + (p[i] - '0');
+  }
+  if (status < 100) return false;
+  out.version_minor = p[7] - '0';
+  out.status = status;
+  p += 12;
+  if (*p == ' ') {
+    const char* reason = ++p;
+    p = skip_value(p, head.data(), end);
+    if (p != reason) out.reason = {reason, static_cast<std::size_t>(p - reason)};  // else empty, as the reference has it
+  }
+  if (p[0] != '\r' || p[1] != '\n') return false;
+  return fast_fields(p + 2, head.data(), end, out.headers, [&](const Header& h) { return f.add(h, false) == WireError::none; });
+}
+
 
 }  // namespace
 
@@ -140,40 +329,106 @@ std::string_view describe(WireError e) {
 }
 
 std::size_t find_head_end(std::string_view buf, std::size_t& scanned) {
-  std::size_t pos = scanned;
-  while (pos < buf.size()) {
-    auto* nl = static_cast<const char*>(std::memchr(buf.data() + pos, '\n', buf.size() - pos));
-    if (!nl) break;
-    std::size_t i = static_cast<std::size_t>(nl - buf.data());
-    // A blank line: "\n\n" or "\n\r\n" (bare LFs are refused later by the parser).
-    if (i + 1 < buf.size() && buf[i + 1] == '\n') return i + 2;
-    if (i + 2 < buf.size() && buf[i + 1] == '\r' && buf[i + 2] == '\n') return i + 3;
-    if (i + 2 >= buf.size()) {
-      scanned = i;  // the blank line may still arrive right after this LF
-      return 0;
+  const char* d = buf.data();
+  std::size_t n = buf.size();
+  // Each LF: a blank line follows it ("\n\n" or "\n\r\n"; bare LFs are refused later by
+  // the parser), or the head ends in a line still to come, or the scan goes on.
+  enum { found, wait, next };
+  std::size_t result = 0;
+  auto at_lf = [&](std::size_t i) {
+    if (i + 1 < n && d[i + 1] == '\n') {
+      result = i + 2;
+      return found;
     }
+    if (i + 2 < n && d[i + 1] == '\r' && d[i + 2] == '\n') {
+      result = i + 3;
+      return found;
+    }
+    if (i + 2 >= n) {
+      scanned = i;  // the blank line may still arrive right after this LF
+      return wait;
+    }
+    return next;
+  };
+  std::size_t pos = scanned;
+#if defined(__SSE2__)
+  // Sixteen bytes a compare; the LFs among them one by one.
+  const __m128i lf = _mm_set1_epi8('\n');
+  for (; pos + 16 <= n; pos += 16) {
+    auto bits = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + pos)), lf)));
+    while (bits) {
+      auto r = at_lf(pos + static_cast<std::size_t>(std::countr_zero(bits)));
+      if (r == found) return result;
+      if (r == wait) return 0;
+      bits &= bits - 1;
+    }
+  }
+  if (pos < n && n >= 16) {  // the last sixteen bytes, those already seen left out
+    std::size_t base = n - 16;
+    auto bits = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + base)), lf)));
+    bits &= ~0u << (pos - base);
+    while (bits) {
+      auto r = at_lf(base + static_cast<std::size_t>(std::countr_zero(bits)));
+      if (r == found) return result;
+      if (r == wait) return 0;
+      bits &= bits - 1;
+    }
+    pos = n;
+  }
+#endif
+  while (pos < n) {
+    auto* nl = static_cast<const char*>(std::memchr(d + pos, '\n', n - pos));
+    if (!nl) break;
+    std::size_t i = static_cast<std::size_t>(nl - d);
+    auto r = at_lf(i);
+    if (r == found) return result;
+    if (r == wait) return 0;
     pos = i + 1;
   }
-  scanned = buf.size();
+  scanned = n;
   return 0;
 }
+
+namespace {
+
+// What follows the request line and the fields, for both readings.
+WireError finish_request(RequestHead& out, const Framing& f, const RequestFields& r) {
+  if (f.lengths && f.encodings) return WireError::length_and_chunked;
+  if (out.version_minor >= 1 && r.hosts == 0 && out.target.front() == '/') return WireError::missing_host;
+  if (r.hosts && !valid_authority(out.host)) return WireError::bad_host;
+  if (f.chunked)
+    out.body = BodyKind::chunked;
+  else if (f.lengths && f.length > 0) {
+    out.body = BodyKind::length;
+    out.content_length = f.length;
+  }
+  out.keep_alive = out.version_minor >= 1 ? !f.close : (f.keep_alive && !f.close);
+  out.has_connection_tokens = f.connection_tokens;
+  return WireError::none;
+}
+
+}  // namespace
 
 WireError parse_request_head(std::string_view head, RequestHead& out) {
   out.clear();
   Framing f;
-  int hosts = 0;
+  RequestFields r;
+  if (fast_request(head, out, f, r)) return finish_request(out, f, r);
+  return detail::parse_request_head_reference(head, out);
+}
+
+WireError detail::parse_request_head_reference(std::string_view head, RequestHead& out) {
+  out.clear();
+  Framing f;
+  RequestFields r;
   std::string_view first;
   auto err = for_each_line(head, first, [&](std::string_view l) {
     if (auto e = parse_header_line(l, out.headers); e != WireError::none) return e;
     auto& h = out.headers.back();
     if (auto e = f.add(h, true); e != WireError::none) return e;
-    if (iequals(h.name, "host")) {
-      if (hosts++) return WireError::duplicate_host;
-      out.host = h.value;
-    } else if (iequals(h.name, "expect") && iequals(h.value, "100-continue")) {
-      out.expect_continue = true;
-    }
-    return WireError::none;
+    return r.add(h, out);
   });
   if (err != WireError::none) return err;
 
@@ -193,22 +448,45 @@ WireError parse_request_head(std::string_view head, RequestHead& out) {
   if (version.size() != 8 || version.substr(0, 7) != "HTTP/1." || version[7] < '0' || version[7] > '9')
     return WireError::request_line;
   out.version_minor = version[7] - '0';
-
-  if (f.lengths && f.encodings) return WireError::length_and_chunked;
-  if (out.version_minor >= 1 && hosts == 0 && out.target.front() == '/') return WireError::missing_host;
-  if (hosts && !valid_authority(out.host)) return WireError::bad_host;
-  if (f.chunked)
-    out.body = BodyKind::chunked;
-  else if (f.lengths && f.length > 0) {
-    out.body = BodyKind::length;
-    out.content_length = f.length;
-  }
-  out.keep_alive = out.version_minor >= 1 ? !f.close : (f.keep_alive && !f.close);
-  out.has_connection_tokens = f.connection_tokens;
-  return WireError::none;
+  return finish_request(out, f, r);
 }
 
+namespace {
+
+void finish_response(ResponseHead& out, const Framing& f, bool head_request) {
+  int status = out.status;
+  out.keep_alive = out.version_minor >= 1 ? !f.close : (f.keep_alive && !f.close);
+  out.content_length = f.length;  // kept for HEAD answers, which carry no body
+  out.chunked_framing = f.encodings && f.chunked;
+  out.other_codings = f.encodings && f.other_encoding;
+  if (head_request || status < 200 || status == 204 || status == 304) {
+    out.body = BodyKind::none;
+  } else if (f.encodings) {
+    // RFC 9112 §6.3: chunked as the final coding is chunked framing, whatever comes before it.
+    out.body = f.chunked ? BodyKind::chunked : BodyKind::until_close;
+    if (out.body == BodyKind::until_close) out.keep_alive = false;
+  } else if (f.lengths) {
+    out.body = f.length ? BodyKind::length : BodyKind::none;
+    out.content_length = f.length;
+  } else {
+    out.body = BodyKind::until_close;
+    out.keep_alive = false;
+  }
+}
+
+}  // namespace
+
 WireError parse_response_head(std::string_view head, bool head_request, ResponseHead& out) {
+  out.clear();
+  Framing f;
+  if (fast_response(head, out, f)) {
+    finish_response(out, f, head_request);
+    return WireError::none;
+  }
+  return detail::parse_response_head_reference(head, head_request, out);
+}
+
+WireError detail::parse_response_head_reference(std::string_view head, bool head_request, ResponseHead& out) {
   out.clear();
   Framing f;
   std::string_view first;
@@ -230,24 +508,7 @@ WireError parse_response_head(std::string_view head, bool head_request, Response
   out.version_minor = first[7] - '0';
   out.status = status;
   out.reason = first.size() > 13 ? first.substr(13) : std::string_view{};
-
-  out.keep_alive = out.version_minor >= 1 ? !f.close : (f.keep_alive && !f.close);
-  out.content_length = f.length;  // kept for HEAD answers, which carry no body
-  out.chunked_framing = f.encodings && f.chunked;
-  out.other_codings = f.encodings && f.other_encoding;
-  if (head_request || status < 200 || status == 204 || status == 304) {
-    out.body = BodyKind::none;
-  } else if (f.encodings) {
-    // RFC 9112 §6.3: chunked as the final coding is chunked framing, whatever comes before it.
-    out.body = f.chunked ? BodyKind::chunked : BodyKind::until_close;
-    if (out.body == BodyKind::until_close) out.keep_alive = false;
-  } else if (f.lengths) {
-    out.body = f.length ? BodyKind::length : BodyKind::none;
-    out.content_length = f.length;
-  } else {
-    out.body = BodyKind::until_close;
-    out.keep_alive = false;
-  }
+  finish_response(out, f, head_request);
   return WireError::none;
 }
 

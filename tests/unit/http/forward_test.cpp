@@ -4,7 +4,9 @@
 #include <string>
 
 #include "breakwater/http/forward.hpp"
+#include "breakwater/http/h1/head_writer.hpp"
 #include "breakwater/http/h1/parser.hpp"
+#include "breakwater/http/text.hpp"
 
 using namespace breakwater::http;
 using namespace breakwater::http::h1;
@@ -99,4 +101,58 @@ TEST_CASE("HTTP/2 upstream fields: the same forwarding rules, lower-case names, 
   got.clear();
   for (auto x : f2) got.append(x.name).append(": ").append(x.value).append("\n");
   CHECK(got == "x-forwarded-for: 1.2.3.4\nx-forwarded-proto: http\ncontent-length: 0\n");
+}
+
+TEST_CASE("iequals_to is ASCII case-insensitive equality, byte for byte elsewhere") {
+  CHECK(iequals_to<"content-length">("Content-Length"));
+  CHECK(iequals_to<"content-length">("CONTENT-LENGTH"));
+  CHECK_FALSE(iequals_to<"content-length">("Content\rLength"));  // '\r' | 0x20 == '-'
+  CHECK_FALSE(iequals_to<"content-length">("Content-Lengt"));
+  CHECK_FALSE(iequals_to<"content-length">("Content-Length "));
+  CHECK(iequals_to<"te">("tE"));
+  CHECK(iequals_to<"x-forwarded-proto">("X-FORWARDED-PROTO"));
+  CHECK_FALSE(iequals_to<"x-forwarded-proto">("X-FORWARDED-PROTo1"));
+  for (int c = 0; c < 256; ++c) {
+    char b[1] = {static_cast<char>(c)};
+    std::string_view s(b, 1);
+    CHECK(iequals_to<"k">(s) == iequals(s, "k"));
+    CHECK(iequals_to<"-">(s) == iequals(s, "-"));
+  }
+}
+
+TEST_CASE("the head writer sized once grows when it falls short, and keeps what was there") {
+  std::string out = "prefix|";
+  {
+    h1::HeadWriter w(out, 4);  // far too little room
+    w.status_line(1, 200, "OK").field("A", "b").field("Long", std::string(500, 'x')).field("N", std::uint64_t{42});
+    w.end();
+  }
+  CHECK(out == "prefix|HTTP/1.1 200 OK\r\nA: b\r\nLong: " + std::string(500, 'x') + "\r\nN: 42\r\n\r\n");
+  std::string plain;
+  h1::HeadWriter w(plain);
+  w.request_line("GET", "?q").field_list("X-Forwarded-For", "", "1.2.3.4").field_list("V", "a", "b");
+  plain += "|";  // call by call: the caller may write in between
+  w.status_line(0, 7).connection(true, 0).end();
+  CHECK(plain == "GET /?q HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\nV: a, b\r\n|HTTP/1.0 7 Unknown\r\n"
+                 "Connection: keep-alive\r\n\r\n");
+}
+
+TEST_CASE("a response's Connection names fields to drop; keep-alive alone names none") {
+  static std::string text =
+      "HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nClose: 2\r\nKeep-Alive: t=5\r\nDate: d\r\n"
+      "Set-Cookie: c\r\nX-Keep: 3\r\nContent-Length: 9\r\n\r\n";
+  ResponseHead r;
+  REQUIRE(parse_response_head(text, false, r) == WireError::none);
+  ClientResponse c;
+  c.framing = ClientResponse::Framing::length;
+  c.length = 9;
+  std::string out;
+  build_client_head(r, c, out);
+  CHECK(out == "HTTP/1.1 200 OK\r\nDate: d\r\nSet-Cookie: c\r\nX-Keep: 3\r\nContent-Length: 9\r\n\r\n");
+  out.clear();
+  build_client_head(r, c, out, true);
+  CHECK(out == "HTTP/1.1 200 OK\r\nX-Keep: 3\r\nContent-Length: 9\r\n\r\n");
+  CHECK(is_hop_by_hop("Proxy-Authorization", ""));
+  CHECK(is_hop_by_hop("x-a", "b, X-A"));
+  CHECK_FALSE(is_hop_by_hop("x-a", "keep-alive"));
 }

@@ -41,6 +41,14 @@ WireError parse_request_head(std::string_view head, RequestHead& out);
 // `head_request`: the response answers a HEAD request (no body whatever it says).
 WireError parse_response_head(std::string_view head, bool head_request, ResponseHead& out);
 
+namespace detail {
+// The line-by-line readings that name the error. parse_*_head() read a head in one
+// pass and hand it to these whenever that pass meets anything unusual, so these
+// decide every refusal; the fuzzer holds the two readings to the same results.
+WireError parse_request_head_reference(std::string_view head, RequestHead& out);
+WireError parse_response_head_reference(std::string_view head, bool head_request, ResponseHead& out);
+}  // namespace detail
+
 // Incremental chunked decoder. Feed it bytes; it reports how many it consumed and
 // the decoded data among them (at most one span per call).
 class ChunkedDecoder final {

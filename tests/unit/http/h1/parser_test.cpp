@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "breakwater/http/forward.hpp"
 #include "breakwater/http/h1/parser.hpp"
@@ -183,4 +185,126 @@ TEST_CASE("client head: other transfer codings stay in the framing header") {
   std::string out;
   build_client_head(r, c, out);
   CHECK(out == "HTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+}
+
+namespace {
+
+// find_head_end as it read before the sixteen-byte scan: LF by LF.
+std::size_t head_end_by_lf(std::string_view buf) {
+  for (std::size_t i = 0; i < buf.size(); ++i) {
+    if (buf[i] != '\n') continue;
+    if (i + 1 < buf.size() && buf[i + 1] == '\n') return i + 2;
+    if (i + 2 < buf.size() && buf[i + 1] == '\r' && buf[i + 2] == '\n') return i + 3;
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("find_head_end finds the first blank line wherever it falls, fed in any pieces") {
+  for (std::size_t pad = 0; pad < 40; ++pad) {
+    for (std::string end : {"\r\n\r\n", "\n\n", "\n\r\n", "\r\n\n"}) {
+      std::string s = "GET / HTTP/1.1\r\nX: " + std::string(pad, 'a') + end + "BODY\n\nmore\r\n\r\n";
+      auto want = head_end_by_lf(s);
+      REQUIRE(want != 0);
+      for (std::size_t step : {1, 3, 7, 16, 17, 1000}) {
+        std::size_t scanned = 0, got = 0;
+        for (std::size_t have = std::min(step, s.size());; have = std::min(have + step, s.size())) {
+          got = find_head_end(std::string_view(s).substr(0, have), scanned);
+          if (got || have == s.size()) break;
+        }
+        CHECK(got == want);
+      }
+    }
+  }
+}
+
+TEST_CASE("the one-pass reading and the line-by-line reference agree") {
+  std::vector<std::string> heads = {
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET /a HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: a-rather-long-user-agent/1.2.3 (x; y)\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Tab:\tv\tw\t\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Long:" + std::string(100, 'v') + "\t" + std::string(40, 'w') + "   \r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX_Odd.Name~!#$%&'*+^`|: v\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Obs: caf\xc3\xa9\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nY:   \r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01 b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Very-Long-Header-Name-Beyond-Sixteen: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Very-Long-Header(Name: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Very-Long-Header-Name\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\n\tX: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\n: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive, Upgrade\r\n\r\n",
+      "GET / HTTP/1.0\r\nConnection: close, keep-alive\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+      "GET http://a/b HTTP/1.1\r\n\r\n",
+      "GET /#x HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\nX: after\r\n\r\n",
+      "GET / HTTP/1.1\n\r\n",
+      "\r\n\r\n",
+      "G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n",
+      "GET / HTTP/1.12\r\nHost: a\r\n\r\n",
+  };
+  for (auto& h : heads) {
+    CAPTURE(h);
+    RequestHead fast, slow;
+    auto ef = parse_request_head(h, fast);
+    auto es = h1::detail::parse_request_head_reference(h, slow);
+    CHECK(ef == es);
+    CHECK(fast.method == slow.method);
+    CHECK(fast.version_minor == slow.version_minor);
+    if (ef != WireError::none || es != WireError::none) continue;
+    CHECK(fast.target == slow.target);
+    CHECK(fast.host == slow.host);
+    CHECK(fast.keep_alive == slow.keep_alive);
+    CHECK(fast.expect_continue == slow.expect_continue);
+    CHECK(fast.has_connection_tokens == slow.has_connection_tokens);
+    CHECK(fast.body == slow.body);
+    CHECK(fast.content_length == slow.content_length);
+    REQUIRE(fast.headers.size() == slow.headers.size());
+    for (std::size_t i = 0; i < fast.headers.size(); ++i) {
+      CHECK(fast.headers[i].name == slow.headers[i].name);
+      CHECK(fast.headers[i].value == slow.headers[i].value);
+    }
+  }
+  std::vector<std::string> responses = {
+      "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 02:12:14 GMT\r\nContent-Type: "
+      "text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n",
+      "HTTP/1.1 200\r\n\r\n",
+      "HTTP/1.1 200 \r\n\r\n",
+      "HTTP/1.0 404 Not\tFound\r\nX: y\r\n\r\n",
+      "HTTP/1.1 200 O\x01K\r\n\r\n",
+      "HTTP/1.1 099 Low\r\n\r\n",
+      "HTTP/1.1 2000 OK\r\n\r\n",
+      "HTTP/1.1 204 No Content\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+  };
+  for (auto& h : responses) {
+    for (bool head_request : {false, true}) {
+      CAPTURE(h);
+      ResponseHead fast, slow;
+      auto ef = parse_response_head(h, head_request, fast);
+      CHECK(ef == h1::detail::parse_response_head_reference(h, head_request, slow));
+      if (ef != WireError::none) continue;
+      CHECK(fast.status == slow.status);
+      CHECK(fast.reason == slow.reason);
+      CHECK(fast.version_minor == slow.version_minor);
+      CHECK(fast.keep_alive == slow.keep_alive);
+      CHECK(fast.body == slow.body);
+      CHECK(fast.content_length == slow.content_length);
+      CHECK(fast.chunked_framing == slow.chunked_framing);
+      CHECK(fast.other_codings == slow.other_codings);
+      CHECK(fast.headers.size() == slow.headers.size());
+    }
+  }
 }
