@@ -302,8 +302,10 @@ awaitable<Result<RedisReply>> RedisConnection::send(std::vector<std::string> arg
 }
 
 awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout,
-                                                             unsigned leading) {
+                                                             unsigned leading, bool checked) {
+  if (checked && timeout <= policy::Duration::zero()) co_return StoreError::timeout;
   Result<RedisReply> reply = StoreError::unavailable;
+  if (checked && !ready_) co_return reply;
   if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return reply;
   auto deadline = policy::Clock::now() + timeout;
   co_await park([&](Wake w) {
@@ -318,9 +320,7 @@ awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view r
 
 awaitable<Result<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout,
                                                              unsigned leading) {
-  if (timeout <= policy::Duration::zero()) co_return StoreError::timeout;
-  if (!ready_) co_return StoreError::unavailable;
-  co_return co_await send_formatted(resp, timeout, leading);
+  return send_formatted(resp, timeout, leading, true);  // no frame of its own
 }
 
 void format_eval(std::string& out, const RedisScript& script, std::string_view key,

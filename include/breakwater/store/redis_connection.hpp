@@ -66,7 +66,9 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   awaitable<bool> connect();
   awaitable<void> read_replies();
   awaitable<Result<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
-  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0);
+  // `checked`: as call_formatted (a timeout already spent, a connection not ready yet: no call).
+  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0,
+                                               bool checked = false);
   void schedule_flush();
   void flush();
   void arm_deadline(policy::TimePoint at);
