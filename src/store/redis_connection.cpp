@@ -61,7 +61,7 @@ void RedisConnection::close() {
 }
 
 void RedisConnection::fail_all() {
-  for (auto& p : inflight_) wake(ex_, p.wake);  // `out` stays unavailable: the caller sees a failure
+  for (auto& p : inflight_) wake(p);  // `out` stays unavailable: the caller sees a failure
   inflight_.clear();
   outbuf_.clear();
 }
@@ -101,7 +101,7 @@ void RedisConnection::on_deadline() {
     if (p.wake && p.deadline <= now) {
       if (p.out) *p.out = StoreError::timeout;
       p.out = nullptr;
-      wake(ex_, p.wake);
+      wake(p);
     } else if (p.wake && (!next || p.deadline < *next)) {
       next = p.deadline;
     }
@@ -235,7 +235,7 @@ awaitable<void> RedisConnection::read_replies() {
       bool demoted = reply.type == RedisReply::Type::error && reply.str.rfind("READONLY", 0) == 0;
       auto& p = inflight_.front();
       if (p.out) *p.out = std::move(reply);
-      wake(ex_, p.wake);
+      wake(p);
       inflight_.pop_front();
       if (demoted) {
         log_warn("redis at " + url_.host + ":" + std::to_string(url_.port) + " answered READONLY; reconnecting");
@@ -243,6 +243,12 @@ awaitable<void> RedisConnection::read_replies() {
       }
     }
   }
+}
+
+void RedisConnection::wake(Pending& p) {
+  if (!p.wake) return;
+  net::post(ex_, [h = Resume(std::move(*p.wake))]() mutable { h(); });
+  p.wake.reset();
 }
 
 // Commands appended during one turn of the event loop leave in one write.
@@ -308,13 +314,15 @@ awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view r
   if (checked && !ready_) co_return reply;
   if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return reply;
   auto deadline = policy::Clock::now() + timeout;
-  co_await park([&](Wake w) {
-    outbuf_.append(resp);
-    for (unsigned i = 0; i < leading; ++i) inflight_.push_back(Pending{{}, nullptr, deadline});  // replies discarded
-    inflight_.push_back(Pending{std::move(w), &reply, deadline});
-    schedule_flush();
-    arm_deadline(deadline);
-  });
+  co_await net::async_initiate<decltype(net::use_awaitable), void()>(
+      [&](Resume h) {
+        outbuf_.append(resp);
+        for (unsigned i = 0; i < leading; ++i) inflight_.push_back(Pending{{}, nullptr, deadline});  // replies discarded
+        inflight_.push_back(Pending{std::move(h), &reply, deadline});
+        schedule_flush();
+        arm_deadline(deadline);
+      },
+      net::use_awaitable);
   co_return reply;
 }
 

@@ -11,6 +11,15 @@
 namespace breakwater::store {
 namespace {
 
+// co_await net::post(ex, use_awaitable), without the work_dispatcher and the
+// executor copies post makes for a handler with an executor of its own: the
+// handler is resumed by a plain lambda on the same (single-threaded) loop.
+awaitable<void> yield(const net::any_io_executor& ex) {
+  using Resume = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
+  return net::async_initiate<decltype(net::use_awaitable), void()>(
+      [&ex](Resume h) { net::post(ex, [h = Resume(std::move(h))]() mutable { h(); }); }, net::use_awaitable);
+}
+
 // GCRA on Redis time for ARGV[3] requests at once (policy::gcra_batch in Lua).
 // KEYS[1]: bucket; ARGV[1]: one token (µs); ARGV[2]: the whole bucket (µs).
 // Returns {how many of the n are admitted, max(TAT, now) - now before them}.
@@ -213,7 +222,7 @@ awaitable<Result<policy::GcraOutcome>> RedisStore::Handle::decide(std::shared_pt
   if (b->open) co_return co_await join(std::move(b));
   auto batch = b->spare ? std::move(b->spare) : std::make_shared<Batch>();
   b->open = batch;
-  co_await net::post(client_.executor(), net::use_awaitable);
+  co_await yield(client_.executor());
   b->open.reset();
   char count[24];
   std::string_view n(count, static_cast<std::size_t>(std::to_chars(count, count + sizeof count, batch->n).ptr - count));

@@ -56,8 +56,11 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   // A caller waiting for its reply. `out` lives in the caller's frame; once
   // the caller has been woken (reply, deadline or failure) the slot stays
   // only to keep the FIFO matching, with `wake` and `out` empty.
+  // The handler co_await made for the caller, kept as asio made it: a
+  // type-erased Wake would cost an allocation per call.
+  using Resume = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
   struct Pending {
-    Wake wake;
+    std::optional<Resume> wake;
     Result<RedisReply>* out = nullptr;
     policy::TimePoint deadline;
   };
@@ -69,6 +72,8 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   // `checked`: as call_formatted (a timeout already spent, a connection not ready yet: no call).
   awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0,
                                                bool checked = false);
+  // Resumes p's caller from the event loop (never inline), if it still waits.
+  void wake(Pending& p);
   void schedule_flush();
   void flush();
   void arm_deadline(policy::TimePoint at);
