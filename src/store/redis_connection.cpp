@@ -4,6 +4,8 @@
 
 #include "breakwater/io/connect.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
+
 // sds.h has no extern "C" of its own in hiredis 0.14.
 extern "C" {
 #include <hiredis/sds.h>
@@ -210,7 +212,11 @@ awaitable<void> RedisConnection::read_replies() {
   for (;;) {
     error_code ec;
     std::size_t n = 0;
-    std::tie(ec, n) = co_await stream_.read_some(net::buffer(buf));
+    if (stream_.is_tls())
+      std::tie(ec, n) = co_await stream_.read_some(net::buffer(buf));
+    else
+      std::tie(ec, n) = co_await stream_.socket().async_read_some(
+          net::buffer(buf), net::bind_allocator(SlabAllocator<void>(&read_slab_), use_nothrow));
     if (ec) co_return;
     if (!reader.feed(std::string_view(buf.data(), n))) {
       log_error("redis sent a malformed or oversized reply; reconnecting");
@@ -247,7 +253,7 @@ awaitable<void> RedisConnection::read_replies() {
 
 void RedisConnection::wake(Pending& p) {
   if (!p.wake) return;
-  net::post(ex_, [h = Resume(std::move(*p.wake))]() mutable { h(); });
+  post_to(ex_, [h = Resume(std::move(*p.wake))]() mutable { h(); });
   p.wake.reset();
 }
 
@@ -255,7 +261,7 @@ void RedisConnection::wake(Pending& p) {
 void RedisConnection::schedule_flush() {
   if (writing_ || flush_posted_) return;
   flush_posted_ = true;
-  net::post(ex_, [self = shared_from_this()] {
+  post_to(ex_, [self = shared_from_this()] {
     self->flush_posted_ = false;
     self->flush();
   });
@@ -275,7 +281,7 @@ void RedisConnection::flush() {
     }
     self->flush();  // what was queued meanwhile (or for a newer connection)
   };
-  stream_.async_write(net::buffer(wbuf_), std::move(done));
+  stream_.async_write(net::buffer(wbuf_), net::bind_allocator(SlabAllocator<void>(&write_slab_), std::move(done)));
 }
 
 void format_command(std::string& out, const std::string_view* argv, std::size_t argc) {

@@ -17,7 +17,7 @@ namespace {
 awaitable<void> yield(const net::any_io_executor& ex) {
   using Resume = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
   return net::async_initiate<decltype(net::use_awaitable), void()>(
-      [&ex](Resume h) { net::post(ex, [h = Resume(std::move(h))]() mutable { h(); }); }, net::use_awaitable);
+      [&ex](Resume h) { post_to(ex, [h = Resume(std::move(h))]() mutable { h(); }); }, net::use_awaitable);
 }
 
 // GCRA on Redis time for ARGV[3] requests at once (policy::gcra_batch in Lua).
@@ -249,7 +249,7 @@ awaitable<Result<policy::GcraOutcome>> RedisStore::Handle::decide(std::shared_pt
     recycle(*b, std::move(batch));
   } else {
     // One turn of the event loop resumes them all, in order, each with its own outcome.
-    net::post(client_.executor(), [b = std::move(b), batch = std::move(batch)]() mutable {
+    post_to(client_.executor(), [b = std::move(b), batch = std::move(batch)]() mutable {
       std::int64_t i = 0;
       for (auto& w : batch->waiters) {
         if (batch->result)

@@ -25,6 +25,48 @@
 
 namespace breakwater::store {
 
+// Memory for one asynchronous operation at a time (the connection's write, or
+// its read): an operation that fits takes the slab, any other one the heap.
+// Asio would otherwise take these from its per-thread recycling cache, a few
+// slots shared with the proxy's own socket operations, whose blocks then stop
+// fitting and are freed and allocated again (about one malloc per request).
+class OpSlab final {
+ public:
+  void* allocate(std::size_t n) {
+    if (!used_ && n <= sizeof storage_) {
+      used_ = true;
+      return storage_;
+    }
+    return ::operator new(n);
+  }
+  void deallocate(void* p) {
+    if (p == storage_)
+      used_ = false;
+    else
+      ::operator delete(p);
+  }
+
+ private:
+  alignas(std::max_align_t) unsigned char storage_[384];
+  bool used_ = false;
+};
+
+// The allocator a handler is bound to (net::bind_allocator) to use an OpSlab.
+// The slab must outlive the operation: a connection's own, the operation
+// holding the connection (asio frees an operation's memory before its handler).
+template <class T>
+struct SlabAllocator {
+  using value_type = T;
+  OpSlab* slab;
+  explicit SlabAllocator(OpSlab* s) : slab(s) {}
+  template <class U>
+  SlabAllocator(const SlabAllocator<U>& o) : slab(o.slab) {}  // NOLINT: rebinding
+  T* allocate(std::size_t n) { return static_cast<T*>(slab->allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) { slab->deallocate(p); }
+  template <class U>
+  bool operator==(const SlabAllocator<U>& o) const { return slab == o.slab; }
+};
+
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection> {
  public:
   RedisConnection(net::any_io_executor ex, config::RedisUrl url, policy::Duration timeout);
@@ -89,6 +131,7 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   net::steady_timer backoff_timer_;
   net::steady_timer deadline_timer_;
   std::string outbuf_, wbuf_;
+  OpSlab read_slab_, write_slab_;
   std::deque<Pending> inflight_;
   bool writing_ = false;
   bool flush_posted_ = false;
