@@ -269,6 +269,23 @@ void RedisConnection::schedule_flush() {
 
 void RedisConnection::flush() {
   if (writing_ || outbuf_.empty() || !connected_) return;
+  if (!stream_.is_tls()) {
+    // What the socket takes at once leaves now, with no write operation to
+    // allocate and complete; only a remainder waits for an asynchronous write.
+    auto& sock = stream_.socket();
+    error_code ec;
+    if (!sock.non_blocking()) sock.non_blocking(true, ec);
+    std::size_t n = ec ? 0 : sock.write_some(net::buffer(outbuf_), ec);
+    if (ec && ec != net::error::would_block && ec != net::error::try_again) {
+      close();  // the reader sees it and fails the callers
+      return;
+    }
+    if (n == outbuf_.size()) {
+      outbuf_.clear();
+      return;
+    }
+    outbuf_.erase(0, n);
+  }
   writing_ = true;
   wbuf_.swap(outbuf_);
   outbuf_.clear();

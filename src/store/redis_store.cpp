@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <unordered_map>
 
 #include "breakwater/store/keys.hpp"
@@ -131,6 +132,7 @@ class RedisStore::Handle final : public StoreHandle {
   struct Bucket {
     std::int64_t interval_us = 0, tolerance_us = 0;
     std::string interval, tolerance;  // the same, as script arguments
+    std::string id;                   // keys::bucket_id: route NUL descriptor
     std::string key;                  // bw:rl:{ROUTE:SHA256(descriptor)}
     std::string evalsha;              // the GCRA command but its last argument (the count), formatted once
     std::shared_ptr<Batch> open;      // the batch still taking requests in this turn
@@ -146,6 +148,7 @@ class RedisStore::Handle final : public StoreHandle {
 
   RedisClient& client_;
   std::unordered_map<std::string, std::shared_ptr<Bucket>> buckets_;  // keys::bucket_id -> bucket
+  std::shared_ptr<Bucket> last_;                                       // the bucket of the last request (in buckets_)
   std::string lookup_;                                                 // scratch for the map key
   std::string resp_;                                                   // command formatting buffer
 };
@@ -154,14 +157,21 @@ std::shared_ptr<RedisStore::Handle::Bucket> RedisStore::Handle::bucket(std::stri
                                                                        std::string_view descriptor,
                                                                        const policy::GcraParams& p) {
   auto interval = policy::gcra_interval_us(p), tolerance = policy::gcra_tolerance_us(p);
+  // The same bucket as the request before (one hot key): no id to build, nothing to hash.
+  if (last_ && last_->interval_us == interval && last_->tolerance_us == tolerance &&
+      last_->id.size() == route.size() + 1 + descriptor.size() &&
+      std::memcmp(last_->id.data() + route.size() + 1, descriptor.data(), descriptor.size()) == 0 &&
+      std::memcmp(last_->id.data(), route.data(), route.size()) == 0)
+    return last_;
   keys::bucket_id(lookup_, route, descriptor);
   auto it = buckets_.find(lookup_);
   if (it != buckets_.end() && it->second->interval_us == interval && it->second->tolerance_us == tolerance)
-    return it->second;
+    return last_ = it->second;
   // New, or its limit changed with a reload: the key's hash and the EVALSHA
   // command (all but the count) are computed once here, not per request.
   if (it == buckets_.end() && buckets_.size() >= 65'536) buckets_.clear();
   auto b = std::make_shared<Bucket>();
+  b->id = lookup_;
   b->interval_us = interval;
   b->tolerance_us = tolerance;
   b->interval = std::to_string(interval);
@@ -173,18 +183,21 @@ std::shared_ptr<RedisStore::Handle::Bucket> RedisStore::Handle::bucket(std::stri
   append_bulk(count, args.back());
   b->evalsha.resize(b->evalsha.size() - count.size());
   buckets_.insert_or_assign(lookup_, b);
-  return b;
+  return last_ = b;
 }
 
 Answer<policy::GcraOutcome> RedisStore::Handle::rate_limit(std::string_view route, std::string_view descriptor,
                                                            const policy::GcraParams& p) {
   auto b = bucket(route, descriptor, p);
-  auto now = policy::Clock::now();
-  if (now < b->refused_until) {  // answered here: no Redis call, no coroutine frame
-    using us = std::chrono::microseconds;
-    return {policy::GcraOutcome{false, std::chrono::duration_cast<us>(b->full_at - now).count(),
-                                std::chrono::duration_cast<us>(b->refused_until - now).count()},
-            {}};
+  if (b->refused_until != policy::TimePoint{}) {  // refused lately: no clock to read otherwise
+    auto now = policy::Clock::now();
+    if (now < b->refused_until) {  // answered here: no Redis call, no coroutine frame
+      using us = std::chrono::microseconds;
+      return {policy::GcraOutcome{false, std::chrono::duration_cast<us>(b->full_at - now).count(),
+                                  std::chrono::duration_cast<us>(b->refused_until - now).count()},
+              {}};
+    }
+    b->refused_until = b->full_at = {};  // it admits again
   }
   // A batch already open in this turn: join it without a coroutine frame of
   // our own (the await suspends this request until the leader has the answer).
