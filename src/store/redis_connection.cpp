@@ -63,7 +63,7 @@ void RedisConnection::close() {
 }
 
 void RedisConnection::fail_all() {
-  for (auto& p : inflight_) wake(p);  // `out` stays unavailable: the caller sees a failure
+  for (auto& p : inflight_) answer(p, StoreError::unavailable);
   inflight_.clear();
   outbuf_.clear();
 }
@@ -101,9 +101,7 @@ void RedisConnection::on_deadline() {
   std::optional<policy::TimePoint> next;
   for (auto& p : inflight_) {
     if (p.wake && p.deadline <= now) {
-      if (p.out) *p.out = StoreError::timeout;
-      p.out = nullptr;
-      wake(p);
+      answer(p, StoreError::timeout);
     } else if (p.wake && (!next || p.deadline < *next)) {
       next = p.deadline;
     }
@@ -240,8 +238,7 @@ awaitable<void> RedisConnection::read_replies() {
       // A demoted master answers writes with -READONLY: connect again (to whatever the address names now).
       bool demoted = reply.type == RedisReply::Type::error && reply.str.rfind("READONLY", 0) == 0;
       auto& p = inflight_.front();
-      if (p.out) *p.out = std::move(reply);
-      wake(p);
+      answer(p, std::move(reply));
       inflight_.pop_front();
       if (demoted) {
         log_warn("redis at " + url_.host + ":" + std::to_string(url_.port) + " answered READONLY; reconnecting");
@@ -251,9 +248,9 @@ awaitable<void> RedisConnection::read_replies() {
   }
 }
 
-void RedisConnection::wake(Pending& p) {
+void RedisConnection::answer(Pending& p, Result<RedisReply> r) {
   if (!p.wake) return;
-  post_to(ex_, [h = Resume(std::move(*p.wake))]() mutable { h(); });
+  post_to(ex_, [h = Answer(std::move(*p.wake)), r = std::move(r)]() mutable { h(std::move(r)); });
   p.wake.reset();
 }
 
@@ -332,21 +329,25 @@ awaitable<Result<RedisReply>> RedisConnection::send(std::vector<std::string> arg
 
 awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout,
                                                              unsigned leading, bool checked) {
-  if (checked && timeout <= policy::Duration::zero()) co_return StoreError::timeout;
-  Result<RedisReply> reply = StoreError::unavailable;
-  if (checked && !ready_) co_return reply;
-  if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return reply;
-  auto deadline = policy::Clock::now() + timeout;
-  co_await net::async_initiate<decltype(net::use_awaitable), void()>(
-      [&](Resume h) {
+  return net::async_initiate<decltype(net::use_awaitable), void(Result<RedisReply>)>(
+      [this, resp, timeout, leading, checked](Answer h) {
+        std::optional<StoreError> refused;
+        if (checked && timeout <= policy::Duration::zero())
+          refused = StoreError::timeout;
+        else if ((checked && !ready_) || !connected_ || inflight_.size() >= kMaxInflight || resp.empty())
+          refused = StoreError::unavailable;
+        if (refused) {  // answered from the event loop too, never inline
+          post_to(ex_, [h = Answer(std::move(h)), e = *refused]() mutable { h(Result<RedisReply>(e)); });
+          return;
+        }
+        auto deadline = policy::Clock::now() + timeout;
         outbuf_.append(resp);
-        for (unsigned i = 0; i < leading; ++i) inflight_.push_back(Pending{{}, nullptr, deadline});  // replies discarded
-        inflight_.push_back(Pending{std::move(h), &reply, deadline});
+        for (unsigned i = 0; i < leading; ++i) inflight_.push_back(Pending{std::nullopt, deadline});  // replies discarded
+        inflight_.push_back(Pending{std::move(h), deadline});
         schedule_flush();
         arm_deadline(deadline);
       },
       net::use_awaitable);
-  co_return reply;
 }
 
 awaitable<Result<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout,

@@ -95,15 +95,14 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
 
  private:
-  // A caller waiting for its reply. `out` lives in the caller's frame; once
-  // the caller has been woken (reply, deadline or failure) the slot stays
-  // only to keep the FIFO matching, with `wake` and `out` empty.
-  // The handler co_await made for the caller, kept as asio made it: a
-  // type-erased Wake would cost an allocation per call.
-  using Resume = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
+  // A caller waiting for its reply: the handler co_await made for it, kept as
+  // asio made it (a type-erased handler would cost an allocation per call),
+  // completed with the reply itself. Once the caller has its answer (reply,
+  // deadline or failure) the slot stays only to keep the FIFO matching, with
+  // `wake` empty.
+  using Answer = net::async_result<net::use_awaitable_t<>, void(Result<RedisReply>)>::handler_type;
   struct Pending {
-    std::optional<Resume> wake;
-    Result<RedisReply>* out = nullptr;
+    std::optional<Answer> wake;
     policy::TimePoint deadline;
   };
   static awaitable<void> run(std::shared_ptr<RedisConnection> self);
@@ -112,10 +111,11 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   awaitable<void> read_replies();
   awaitable<Result<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
   // `checked`: as call_formatted (a timeout already spent, a connection not ready yet: no call).
+  // No coroutine frame: the awaitable is the one asio makes for the parked caller.
   awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0,
                                                bool checked = false);
-  // Resumes p's caller from the event loop (never inline), if it still waits.
-  void wake(Pending& p);
+  // Resumes p's caller from the event loop (never inline) with `r`, if it still waits.
+  void answer(Pending& p, Result<RedisReply> r);
   void schedule_flush();
   void flush();
   void arm_deadline(policy::TimePoint at);
