@@ -4,6 +4,8 @@
 
 #include "breakwater/io/connect.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
+
 // sds.h has no extern "C" of its own in hiredis 0.14.
 extern "C" {
 #include <hiredis/sds.h>
@@ -61,7 +63,7 @@ void RedisConnection::close() {
 }
 
 void RedisConnection::fail_all() {
-  for (auto& p : inflight_) wake(ex_, p.wake);  // `out` stays unavailable: the caller sees a failure
+  for (auto& p : inflight_) answer(p, StoreError::unavailable);
   inflight_.clear();
   outbuf_.clear();
 }
@@ -99,9 +101,7 @@ void RedisConnection::on_deadline() {
   std::optional<policy::TimePoint> next;
   for (auto& p : inflight_) {
     if (p.wake && p.deadline <= now) {
-      if (p.out) *p.out = StoreError::timeout;
-      p.out = nullptr;
-      wake(ex_, p.wake);
+      answer(p, StoreError::timeout);
     } else if (p.wake && (!next || p.deadline < *next)) {
       next = p.deadline;
     }
@@ -210,7 +210,11 @@ awaitable<void> RedisConnection::read_replies() {
   for (;;) {
     error_code ec;
     std::size_t n = 0;
-    std::tie(ec, n) = co_await stream_.read_some(net::buffer(buf));
+    if (stream_.is_tls())
+      std::tie(ec, n) = co_await stream_.read_some(net::buffer(buf));
+    else
+      std::tie(ec, n) = co_await stream_.socket().async_read_some(
+          net::buffer(buf), net::bind_allocator(SlabAllocator<void>(&read_slab_), use_nothrow));
     if (ec) co_return;
     if (!reader.feed(std::string_view(buf.data(), n))) {
       log_error("redis sent a malformed or oversized reply; reconnecting");
@@ -234,8 +238,7 @@ awaitable<void> RedisConnection::read_replies() {
       // A demoted master answers writes with -READONLY: connect again (to whatever the address names now).
       bool demoted = reply.type == RedisReply::Type::error && reply.str.rfind("READONLY", 0) == 0;
       auto& p = inflight_.front();
-      if (p.out) *p.out = std::move(reply);
-      wake(ex_, p.wake);
+      answer(p, std::move(reply));
       inflight_.pop_front();
       if (demoted) {
         log_warn("redis at " + url_.host + ":" + std::to_string(url_.port) + " answered READONLY; reconnecting");
@@ -245,11 +248,17 @@ awaitable<void> RedisConnection::read_replies() {
   }
 }
 
+void RedisConnection::answer(Pending& p, Result<RedisReply> r) {
+  if (!p.wake) return;
+  post_to(ex_, [h = Answer(std::move(*p.wake)), r = std::move(r)]() mutable { h(std::move(r)); });
+  p.wake.reset();
+}
+
 // Commands appended during one turn of the event loop leave in one write.
 void RedisConnection::schedule_flush() {
   if (writing_ || flush_posted_) return;
   flush_posted_ = true;
-  net::post(ex_, [self = shared_from_this()] {
+  post_to(ex_, [self = shared_from_this()] {
     self->flush_posted_ = false;
     self->flush();
   });
@@ -257,6 +266,23 @@ void RedisConnection::schedule_flush() {
 
 void RedisConnection::flush() {
   if (writing_ || outbuf_.empty() || !connected_) return;
+  if (!stream_.is_tls()) {
+    // What the socket takes at once leaves now, with no write operation to
+    // allocate and complete; only a remainder waits for an asynchronous write.
+    auto& sock = stream_.socket();
+    error_code ec;
+    if (!sock.non_blocking()) sock.non_blocking(true, ec);
+    std::size_t n = ec ? 0 : sock.write_some(net::buffer(outbuf_), ec);
+    if (ec && ec != net::error::would_block && ec != net::error::try_again) {
+      close();  // the reader sees it and fails the callers
+      return;
+    }
+    if (n == outbuf_.size()) {
+      outbuf_.clear();
+      return;
+    }
+    outbuf_.erase(0, n);
+  }
   writing_ = true;
   wbuf_.swap(outbuf_);
   outbuf_.clear();
@@ -269,7 +295,7 @@ void RedisConnection::flush() {
     }
     self->flush();  // what was queued meanwhile (or for a newer connection)
   };
-  stream_.async_write(net::buffer(wbuf_), std::move(done));
+  stream_.async_write(net::buffer(wbuf_), net::bind_allocator(SlabAllocator<void>(&write_slab_), std::move(done)));
 }
 
 void format_command(std::string& out, const std::string_view* argv, std::size_t argc) {
@@ -302,25 +328,31 @@ awaitable<Result<RedisReply>> RedisConnection::send(std::vector<std::string> arg
 }
 
 awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view resp, policy::Duration timeout,
-                                                             unsigned leading) {
-  Result<RedisReply> reply = StoreError::unavailable;
-  if (!connected_ || inflight_.size() >= kMaxInflight || resp.empty()) co_return reply;
-  auto deadline = policy::Clock::now() + timeout;
-  co_await park([&](Wake w) {
-    outbuf_.append(resp);
-    for (unsigned i = 0; i < leading; ++i) inflight_.push_back(Pending{{}, nullptr, deadline});  // replies discarded
-    inflight_.push_back(Pending{std::move(w), &reply, deadline});
-    schedule_flush();
-    arm_deadline(deadline);
-  });
-  co_return reply;
+                                                             unsigned leading, bool checked) {
+  return net::async_initiate<decltype(net::use_awaitable), void(Result<RedisReply>)>(
+      [this, resp, timeout, leading, checked](Answer h) {
+        std::optional<StoreError> refused;
+        if (checked && timeout <= policy::Duration::zero())
+          refused = StoreError::timeout;
+        else if ((checked && !ready_) || !connected_ || inflight_.size() >= kMaxInflight || resp.empty())
+          refused = StoreError::unavailable;
+        if (refused) {  // answered from the event loop too, never inline
+          post_to(ex_, [h = Answer(std::move(h)), e = *refused]() mutable { h(Result<RedisReply>(e)); });
+          return;
+        }
+        auto deadline = policy::Clock::now() + timeout;
+        outbuf_.append(resp);
+        for (unsigned i = 0; i < leading; ++i) inflight_.push_back(Pending{std::nullopt, deadline});  // replies discarded
+        inflight_.push_back(Pending{std::move(h), deadline});
+        schedule_flush();
+        arm_deadline(deadline);
+      },
+      net::use_awaitable);
 }
 
 awaitable<Result<RedisReply>> RedisConnection::call_formatted(std::string_view resp, policy::Duration timeout,
                                                              unsigned leading) {
-  if (timeout <= policy::Duration::zero()) co_return StoreError::timeout;
-  if (!ready_) co_return StoreError::unavailable;
-  co_return co_await send_formatted(resp, timeout, leading);
+  return send_formatted(resp, timeout, leading, true);  // no frame of its own
 }
 
 void format_eval(std::string& out, const RedisScript& script, std::string_view key,

@@ -44,7 +44,7 @@ StoreError error_of(const RedisReply& reply) {
 
 awaitable<Result<RedisReply>> RedisNode::run(const RedisScript& script, std::string_view key,
                                              std::span<const std::string_view> args, std::string_view evalsha,
-                                             policy::TimePoint deadline, bool asking) {
+                                             policy::TimePoint deadline, bool asking, bool as_error) {
   auto start = policy::Clock::now();
   auto permit = breaker_.try_acquire(start);
   if (!permit.allowed) co_return StoreError::breaker_open;  // the node is known to be down: do not pay the timeout
@@ -75,14 +75,13 @@ awaitable<Result<RedisReply>> RedisNode::run(const RedisScript& script, std::str
   if (r && r->is_error() && failed) log_error("redis error from " + url_.host + ":" + std::to_string(url_.port) + ": " + r->str);
   auto end = policy::Clock::now();
   breaker_.on_result(permit, failed, end - start, end);
+  if (as_error && r && r->is_error()) co_return error_of(*r);
   co_return std::move(r);
 }
 
 awaitable<Result<RedisReply>> RedisNode::eval(const RedisScript& script, std::string_view key,
                                               std::span<const std::string_view> args, std::string_view evalsha) {
-  auto r = co_await run(script, key, args, evalsha, policy::Clock::now() + timeout_);
-  if (r && r->is_error()) co_return error_of(*r);
-  co_return std::move(r);
+  return run(script, key, args, evalsha, policy::Clock::now() + timeout_, false, true);  // no frame of its own
 }
 
 std::unique_ptr<RedisClient> make_redis_client(const config::StoreConfig& cfg, std::vector<config::RedisUrl> hosts,

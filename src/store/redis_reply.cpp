@@ -2,28 +2,52 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+
 namespace breakwater::store {
 namespace {
 
-RedisReply convert(const redisReply* r) {
-  RedisReply out;
-  switch (r->type) {
-    case REDIS_REPLY_STRING: out.type = RedisReply::Type::string; break;
-    case REDIS_REPLY_STATUS: out.type = RedisReply::Type::status; break;
-    case REDIS_REPLY_ERROR: out.type = RedisReply::Type::error; break;
-    case REDIS_REPLY_INTEGER: out.type = RedisReply::Type::integer; break;
-    case REDIS_REPLY_ARRAY: out.type = RedisReply::Type::array; break;
-    default: out.type = RedisReply::Type::nil; break;
+// hiredis' parser builds our RedisReply directly (no redisReply objects to
+// calloc, copy and free): a top-level reply is the reader's own slot, an
+// element is its place in the parent's elements, sized when the array began.
+RedisReply* place(const redisReadTask* task, RedisReply::Type type) {
+  RedisReply* r = nullptr;
+  if (task->parent) {
+    r = &static_cast<RedisReply*>(task->parent->obj)->elements[static_cast<std::size_t>(task->idx)];
+  } else {
+    r = static_cast<RedisReply*>(task->privdata);
+    *r = RedisReply{};
   }
-  if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR) && r->str)
-    out.str.assign(r->str, r->len);
-  if (r->type == REDIS_REPLY_INTEGER) out.integer = r->integer;
-  if (r->type == REDIS_REPLY_ARRAY) {
-    out.elements.reserve(r->elements);
-    for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
-  }
-  return out;
+  r->type = type;
+  return r;
 }
+
+void* create_string(const redisReadTask* task, char* str, std::size_t len) {
+  auto type = task->type == REDIS_REPLY_STATUS  ? RedisReply::Type::status
+              : task->type == REDIS_REPLY_ERROR ? RedisReply::Type::error
+                                                : RedisReply::Type::string;
+  auto* r = place(task, type);
+  r->str.assign(str, len);
+  return r;
+}
+
+void* create_array(const redisReadTask* task, int elements) {
+  auto* r = place(task, RedisReply::Type::array);
+  r->elements.resize(static_cast<std::size_t>(std::max(elements, 0)));  // RespGuard bounded it already
+  return r;
+}
+
+void* create_integer(const redisReadTask* task, long long value) {
+  auto* r = place(task, RedisReply::Type::integer);
+  r->integer = value;
+  return r;
+}
+
+void* create_nil(const redisReadTask* task) { return place(task, RedisReply::Type::nil); }
+
+void free_object(void*) {}  // nothing of ours is on the heap but inside the slot
+
+redisReplyObjectFunctions kBuild{create_string, create_array, create_integer, create_nil, free_object};
 
 }  // namespace
 
@@ -130,7 +154,10 @@ bool RespGuard::scan(std::string_view bytes) {
   return state_ != State::failed;
 }
 
-RedisReplyReader::RedisReplyReader(RespLimits limits) : reader_(redisReaderCreate()), guard_(limits) {}
+RedisReplyReader::RedisReplyReader(RespLimits limits)
+    : reader_(redisReaderCreateWithFunctions(&kBuild)), guard_(limits) {
+  reader_->privdata = &building_;
+}
 
 RedisReplyReader::~RedisReplyReader() { redisReaderFree(reader_); }
 
@@ -144,8 +171,7 @@ RedisReplyReader::Next RedisReplyReader::next(RedisReply& out) {
   void* raw = nullptr;
   if (redisReaderGetReply(reader_, &raw) != REDIS_OK) return Next::error;
   if (!raw) return Next::need_more;
-  out = convert(static_cast<redisReply*>(raw));
-  freeReplyObject(raw);
+  out = std::move(*static_cast<RedisReply*>(raw));
   return Next::reply;
 }
 

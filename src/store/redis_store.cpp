@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <cstring>
 #include <unordered_map>
 
 #include "breakwater/store/keys.hpp"
@@ -9,6 +11,15 @@
 
 namespace breakwater::store {
 namespace {
+
+// co_await net::post(ex, use_awaitable), without the work_dispatcher and the
+// executor copies post makes for a handler with an executor of its own: the
+// handler is resumed by a plain lambda on the same (single-threaded) loop.
+awaitable<void> yield(const net::any_io_executor& ex) {
+  using Resume = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
+  return net::async_initiate<decltype(net::use_awaitable), void()>(
+      [&ex](Resume h) { post_to(ex, [h = Resume(std::move(h))]() mutable { h(); }); }, net::use_awaitable);
+}
 
 // GCRA on Redis time for ARGV[3] requests at once (policy::gcra_batch in Lua).
 // KEYS[1]: bucket; ARGV[1]: one token (µs); ARGV[2]: the whole bucket (µs).
@@ -106,26 +117,38 @@ class RedisStore::Handle final : public StoreHandle {
   awaitable<Result<bool>> idem_release(std::string key, std::string token) override;
 
  private:
-  // Concurrent requests for one bucket, decided by one Redis call.
+  // A request that joined a batch: resumed with its outcome once the batch is
+  // decided. The very handler co_await made (asio's awaitable_handler), kept
+  // as it is: a type-erased any_completion_handler would cost an allocation.
+  using Joined = net::async_result<net::use_awaitable_t<>, void(Result<policy::GcraOutcome>)>::handler_type;
+  // Concurrent requests for one bucket, decided by one Redis call. Request 0
+  // leads it (its own coroutine makes the call); requests 1..n-1 joined it
+  // with no coroutine of their own: waiters[k] is request k + 1.
   struct Batch {
     std::int64_t n = 1;
     Result<policy::GcraBatch> result = StoreError::unavailable;
-    std::vector<Wake> waiters;
+    std::vector<Joined> waiters;
   };
   struct Bucket {
     std::int64_t interval_us = 0, tolerance_us = 0;
     std::string interval, tolerance;  // the same, as script arguments
+    std::string id;                   // keys::bucket_id: route NUL descriptor
     std::string key;                  // bw:rl:{ROUTE:SHA256(descriptor)}
     std::string evalsha;              // the GCRA command but its last argument (the count), formatted once
     std::shared_ptr<Batch> open;      // the batch still taking requests in this turn
+    std::shared_ptr<Batch> spare;     // a decided batch kept for the next one (its waiters' room too)
     // Refused recently: no Redis call until it would admit again.
     policy::TimePoint refused_until{}, full_at{};
   };
   std::shared_ptr<Bucket> bucket(std::string_view route, std::string_view descriptor, const policy::GcraParams& p);
   awaitable<Result<policy::GcraOutcome>> decide(std::shared_ptr<Bucket> b);
+  awaitable<Result<policy::GcraOutcome>> join(std::shared_ptr<Bucket> b);
+  // A decided batch no one refers to any more becomes the bucket's spare.
+  static void recycle(Bucket& b, std::shared_ptr<Batch> batch);
 
   RedisClient& client_;
   std::unordered_map<std::string, std::shared_ptr<Bucket>> buckets_;  // keys::bucket_id -> bucket
+  std::shared_ptr<Bucket> last_;                                       // the bucket of the last request (in buckets_)
   std::string lookup_;                                                 // scratch for the map key
   std::string resp_;                                                   // command formatting buffer
 };
@@ -134,14 +157,21 @@ std::shared_ptr<RedisStore::Handle::Bucket> RedisStore::Handle::bucket(std::stri
                                                                        std::string_view descriptor,
                                                                        const policy::GcraParams& p) {
   auto interval = policy::gcra_interval_us(p), tolerance = policy::gcra_tolerance_us(p);
+  // The same bucket as the request before (one hot key): no id to build, nothing to hash.
+  if (last_ && last_->interval_us == interval && last_->tolerance_us == tolerance &&
+      last_->id.size() == route.size() + 1 + descriptor.size() &&
+      std::memcmp(last_->id.data() + route.size() + 1, descriptor.data(), descriptor.size()) == 0 &&
+      std::memcmp(last_->id.data(), route.data(), route.size()) == 0)
+    return last_;
   keys::bucket_id(lookup_, route, descriptor);
   auto it = buckets_.find(lookup_);
   if (it != buckets_.end() && it->second->interval_us == interval && it->second->tolerance_us == tolerance)
-    return it->second;
+    return last_ = it->second;
   // New, or its limit changed with a reload: the key's hash and the EVALSHA
   // command (all but the count) are computed once here, not per request.
   if (it == buckets_.end() && buckets_.size() >= 65'536) buckets_.clear();
   auto b = std::make_shared<Bucket>();
+  b->id = lookup_;
   b->interval_us = interval;
   b->tolerance_us = tolerance;
   b->interval = std::to_string(interval);
@@ -153,39 +183,65 @@ std::shared_ptr<RedisStore::Handle::Bucket> RedisStore::Handle::bucket(std::stri
   append_bulk(count, args.back());
   b->evalsha.resize(b->evalsha.size() - count.size());
   buckets_.insert_or_assign(lookup_, b);
-  return b;
+  return last_ = b;
 }
 
 Answer<policy::GcraOutcome> RedisStore::Handle::rate_limit(std::string_view route, std::string_view descriptor,
                                                            const policy::GcraParams& p) {
   auto b = bucket(route, descriptor, p);
-  auto now = policy::Clock::now();
-  if (now < b->refused_until) {  // answered here: no Redis call, no coroutine frame
-    using us = std::chrono::microseconds;
-    return {policy::GcraOutcome{false, std::chrono::duration_cast<us>(b->full_at - now).count(),
-                                std::chrono::duration_cast<us>(b->refused_until - now).count()},
-            {}};
+  if (b->refused_until != policy::TimePoint{}) {  // refused lately: no clock to read otherwise
+    auto now = policy::Clock::now();
+    if (now < b->refused_until) {  // answered here: no Redis call, no coroutine frame
+      using us = std::chrono::microseconds;
+      return {policy::GcraOutcome{false, std::chrono::duration_cast<us>(b->full_at - now).count(),
+                                  std::chrono::duration_cast<us>(b->refused_until - now).count()},
+              {}};
+    }
+    b->refused_until = b->full_at = {};  // it admits again
   }
+  // A batch already open in this turn: join it without a coroutine frame of
+  // our own (the await suspends this request until the leader has the answer).
+  if (b->open) return {std::nullopt, join(std::move(b))};
   return {std::nullopt, decide(std::move(b))};
+}
+
+// Joins the batch open when the answer is awaited (or, when the one that was
+// open has been sent meanwhile, a batch of its own run by a coroutine made for it).
+awaitable<Result<policy::GcraOutcome>> RedisStore::Handle::join(std::shared_ptr<Bucket> b) {
+  return net::async_initiate<decltype(net::use_awaitable), void(Result<policy::GcraOutcome>)>(
+      [this, b = std::move(b)](auto handler) mutable {
+        if (auto& batch = b->open) {
+          ++batch->n;
+          batch->waiters.emplace_back(std::move(handler));
+          return;
+        }
+        auto& ex = client_.executor();
+        net::co_spawn(
+            ex,
+            [this, b = std::move(b), h = Joined(std::move(handler))]() mutable -> awaitable<void> {
+              auto r = co_await decide(std::move(b));
+              net::post(client_.executor(), [h = Joined(std::move(h)), r = std::move(r)]() mutable {
+                std::move(h)(std::move(r));
+              });
+            },
+            net::detached);
+      },
+      net::use_awaitable);
 }
 
 awaitable<Result<policy::GcraOutcome>> RedisStore::Handle::decide(std::shared_ptr<Bucket> b) {
   // Requests for one key in one turn of the event loop share one Redis call:
   // the first opens a batch and yields; the others join it and wait.
-  if (auto batch = b->open) {
-    auto i = batch->n++;
-    co_await park([&](Wake w) { batch->waiters.push_back(std::move(w)); });
-    if (!batch->result) co_return batch->result.error();
-    co_return batch->result->outcome(i);
-  }
-  auto batch = std::make_shared<Batch>();
+  if (b->open) co_return co_await join(std::move(b));
+  auto batch = b->spare ? std::move(b->spare) : std::make_shared<Batch>();
   b->open = batch;
-  co_await net::post(client_.executor(), net::use_awaitable);
+  co_await yield(client_.executor());
   b->open.reset();
-  auto count = std::to_string(batch->n);
+  char count[24];
+  std::string_view n(count, static_cast<std::size_t>(std::to_chars(count, count + sizeof count, batch->n).ptr - count));
   resp_.assign(b->evalsha);
-  append_bulk(resp_, count);
-  std::array<std::string_view, 3> args{b->interval, b->tolerance, count};
+  append_bulk(resp_, n);
+  std::array<std::string_view, 3> args{b->interval, b->tolerance, n};
   auto r = co_await client_.eval(kGcra, b->key, args, resp_);
   if (!r)
     batch->result = r.error();
@@ -197,9 +253,35 @@ awaitable<Result<policy::GcraOutcome>> RedisStore::Handle::decide(std::shared_pt
     b->refused_until = after + std::chrono::microseconds(refused.retry_after_us);
     b->full_at = after + std::chrono::microseconds(refused.tat_after_us);
   }
-  for (auto& w : batch->waiters) wake(client_.executor(), w);
-  if (!batch->result) co_return batch->result.error();
-  co_return batch->result->outcome(0);
+  Result<policy::GcraOutcome> mine = StoreError::unavailable;
+  if (batch->result)
+    mine = batch->result->outcome(0);
+  else
+    mine = batch->result.error();
+  if (batch->waiters.empty()) {
+    recycle(*b, std::move(batch));
+  } else {
+    // One turn of the event loop resumes them all, in order, each with its own outcome.
+    post_to(client_.executor(), [b = std::move(b), batch = std::move(batch)]() mutable {
+      std::int64_t i = 0;
+      for (auto& w : batch->waiters) {
+        if (batch->result)
+          w(Result<policy::GcraOutcome>(batch->result->outcome(++i)));
+        else
+          w(Result<policy::GcraOutcome>(batch->result.error()));
+      }
+      recycle(*b, std::move(batch));
+    });
+  }
+  co_return mine;
+}
+
+void RedisStore::Handle::recycle(Bucket& b, std::shared_ptr<Batch> batch) {
+  if (b.spare || batch.use_count() != 1) return;
+  batch->n = 1;
+  batch->result = StoreError::unavailable;
+  batch->waiters.clear();
+  b.spare = std::move(batch);
 }
 
 awaitable<Result<IdemBegin>> RedisStore::Handle::idem_begin(IdemKey k, std::string fingerprint, std::string token,

@@ -37,9 +37,31 @@ auto park(F&& f) {
 // Keeps a Wake in `slot`. Never `slot = std::move(w)`: Boost 1.81's move assignment
 // copies from the lvalue and recurses forever (fixed in 1.82); move construction is fine.
 inline void hold(Wake& slot, Wake&& w) { Wake(std::move(w)).swap(slot); }
-// Resumes a parked coroutine from the event loop, never inline.
+// net::post(ex, f) for a plain function object, straight to the io_context
+// behind `ex` when there is one (every worker's executor): no type-erased
+// executor is required, preferred and copied on the way. Same queue, same order.
+template <class F>
+void post_to(const net::any_io_executor& ex, F&& f) {
+  using Plain = net::io_context::executor_type;
+  using Tracked = net::io_context::basic_executor_type<std::allocator<void>, 4>;  // outstanding_work.tracked
+  if (auto* e = ex.target<Plain>())
+    net::post(*e, std::forward<F>(f));
+  else if (auto* t = ex.target<Tracked>())
+    net::post(t->context().get_executor(), std::forward<F>(f));
+  else
+    net::post(ex, std::forward<F>(f));
+}
+
+// Resumes a parked coroutine from the event loop, never inline. `ex` is the
+// executor of the event loop the parked coroutine runs on (every Wake in
+// breakwater parks a coroutine of a worker's single-threaded io_context and is
+// woken from that same loop). The Wake is not posted itself: its associated
+// executor is type-erased (any_completion_executor, a heap-allocated shared
+// target) and post would go through a work_dispatcher; a plain lambda has no
+// associated executor and goes straight to the loop's queue, where it resumes
+// the coroutine exactly as the dispatcher would have on that same loop.
 inline void wake(const net::any_io_executor& ex, Wake& w) {
-  if (w) net::post(ex, std::move(w));
+  if (w) post_to(ex, [h = Wake(std::move(w))]() mutable { std::move(h)(); });
 }
 
 }  // namespace breakwater

@@ -25,6 +25,48 @@
 
 namespace breakwater::store {
 
+// Memory for one asynchronous operation at a time (the connection's write, or
+// its read): an operation that fits takes the slab, any other one the heap.
+// Asio would otherwise take these from its per-thread recycling cache, a few
+// slots shared with the proxy's own socket operations, whose blocks then stop
+// fitting and are freed and allocated again (about one malloc per request).
+class OpSlab final {
+ public:
+  void* allocate(std::size_t n) {
+    if (!used_ && n <= sizeof storage_) {
+      used_ = true;
+      return storage_;
+    }
+    return ::operator new(n);
+  }
+  void deallocate(void* p) {
+    if (p == storage_)
+      used_ = false;
+    else
+      ::operator delete(p);
+  }
+
+ private:
+  alignas(std::max_align_t) unsigned char storage_[384];
+  bool used_ = false;
+};
+
+// The allocator a handler is bound to (net::bind_allocator) to use an OpSlab.
+// The slab must outlive the operation: a connection's own, the operation
+// holding the connection (asio frees an operation's memory before its handler).
+template <class T>
+struct SlabAllocator {
+  using value_type = T;
+  OpSlab* slab;
+  explicit SlabAllocator(OpSlab* s) : slab(s) {}
+  template <class U>
+  SlabAllocator(const SlabAllocator<U>& o) : slab(o.slab) {}  // NOLINT: rebinding
+  T* allocate(std::size_t n) { return static_cast<T*>(slab->allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) { slab->deallocate(p); }
+  template <class U>
+  bool operator==(const SlabAllocator<U>& o) const { return slab == o.slab; }
+};
+
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection> {
  public:
   RedisConnection(net::any_io_executor ex, config::RedisUrl url, policy::Duration timeout);
@@ -53,12 +95,14 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   [[nodiscard]] const net::any_io_executor& executor() const { return ex_; }
 
  private:
-  // A caller waiting for its reply. `out` lives in the caller's frame; once
-  // the caller has been woken (reply, deadline or failure) the slot stays
-  // only to keep the FIFO matching, with `wake` and `out` empty.
+  // A caller waiting for its reply: the handler co_await made for it, kept as
+  // asio made it (a type-erased handler would cost an allocation per call),
+  // completed with the reply itself. Once the caller has its answer (reply,
+  // deadline or failure) the slot stays only to keep the FIFO matching, with
+  // `wake` empty.
+  using Answer = net::async_result<net::use_awaitable_t<>, void(Result<RedisReply>)>::handler_type;
   struct Pending {
-    Wake wake;
-    Result<RedisReply>* out = nullptr;
+    std::optional<Answer> wake;
     policy::TimePoint deadline;
   };
   static awaitable<void> run(std::shared_ptr<RedisConnection> self);
@@ -66,7 +110,12 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   awaitable<bool> connect();
   awaitable<void> read_replies();
   awaitable<Result<RedisReply>> send(std::vector<std::string> args, policy::Duration timeout);
-  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0);
+  // `checked`: as call_formatted (a timeout already spent, a connection not ready yet: no call).
+  // No coroutine frame: the awaitable is the one asio makes for the parked caller.
+  awaitable<Result<RedisReply>> send_formatted(std::string_view resp, policy::Duration timeout, unsigned leading = 0,
+                                               bool checked = false);
+  // Resumes p's caller from the event loop (never inline) with `r`, if it still waits.
+  void answer(Pending& p, Result<RedisReply> r);
   void schedule_flush();
   void flush();
   void arm_deadline(policy::TimePoint at);
@@ -82,6 +131,7 @@ class RedisConnection final : public std::enable_shared_from_this<RedisConnectio
   net::steady_timer backoff_timer_;
   net::steady_timer deadline_timer_;
   std::string outbuf_, wbuf_;
+  OpSlab read_slab_, write_slab_;
   std::deque<Pending> inflight_;
   bool writing_ = false;
   bool flush_posted_ = false;

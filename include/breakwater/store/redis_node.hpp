@@ -29,9 +29,10 @@ class RedisNode final : public RedisClient {
   // as Redis gave it: an error reply stays a reply (MOVED, ASK, TRYAGAIN are
   // the cluster client's to follow). NOSCRIPT sends the full script, once.
   // `asking`: ASKING goes first on the same connection (a slot being imported).
+  // `as_error`: an error reply comes back as its StoreError (what eval() answers).
   awaitable<Result<RedisReply>> run(const RedisScript& script, std::string_view key,
                                     std::span<const std::string_view> args, std::string_view evalsha,
-                                    policy::TimePoint deadline, bool asking = false);
+                                    policy::TimePoint deadline, bool asking = false, bool as_error = false);
   // Any command in RESP form (CLUSTER SHARDS, ROLE), outside the breaker.
   awaitable<Result<RedisReply>> command(std::string_view resp, policy::Duration timeout) {
     return conn_->call_formatted(resp, timeout);

@@ -1,6 +1,7 @@
 #pragma once
-// Redis replies: hiredis' reader turns bytes into replies; we copy each into an
-// owned RedisReply. No I/O here, so the fuzzer drives it directly.
+// Redis replies: hiredis' reader turns bytes into replies, built directly as
+// owned RedisReply values (its object functions are ours). No I/O here, so
+// the fuzzer drives it directly.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -74,6 +75,7 @@ class RedisReplyReader final {
  private:
   redisReader* reader_;
   RespGuard guard_;
+  RedisReply building_;  // the reply hiredis is parsing into (its address is the reader's privdata)
 };
 
 }  // namespace breakwater::store

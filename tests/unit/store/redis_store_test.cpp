@@ -146,6 +146,50 @@ TEST_CASE("redis store: decisions for one bucket in one turn share one call; a r
   CHECK(f.fake->calls.size() == 1);
 }
 
+TEST_CASE("redis store: a batch's requests get their outcomes in the order they asked") {
+  Fixture f;
+  f.fake->reply = array({integer(2), integer(0)});  // the first two of three
+  auto out = f.decide_together(3);
+  REQUIRE(out.size() == 3);
+  REQUIRE(out[0]);
+  REQUIRE(out[1]);
+  REQUIRE(out[2]);
+  CHECK(out[0]->allowed);
+  CHECK(out[1]->allowed);
+  CHECK_FALSE(out[2]->allowed);
+}
+
+namespace {
+awaitable<void> await_into(awaitable<Result<policy::GcraOutcome>> a, std::vector<Result<policy::GcraOutcome>>* out) {
+  out->push_back(co_await std::move(a));
+}
+}  // namespace
+
+TEST_CASE("redis store: an answer awaited after its batch has left is decided by a call of its own") {
+  Fixture f;
+  f.fake->reply = array({integer(1), integer(0)});
+  auto& h = f.store->handle(0);
+  std::vector<Result<policy::GcraOutcome>> out;
+  auto first = h.rate_limit("rl", "1.2.3.4", one_per_minute());
+  REQUIRE_FALSE(first.now);
+  f.spawn(await_into(std::move(first.later), &out));
+  f.ctx.poll_one();  // the first opens a batch and yields
+  auto second = h.rate_limit("rl", "1.2.3.4", one_per_minute());  // while it is open
+  REQUIRE_FALSE(second.now);
+  f.ctx.poll_one();  // the batch leaves, with the first alone
+  REQUIRE(f.fake->calls.size() == 1);
+  f.spawn(await_into(std::move(second.later), &out));
+  f.drain();
+  REQUIRE(out.size() == 2);
+  REQUIRE(f.fake->calls.size() == 2);
+  CHECK(f.fake->calls[0].args.back() == "1");
+  CHECK(f.fake->calls[1].args.back() == "1");
+  for (auto& o : out) {
+    REQUIRE(o);
+    CHECK(o->allowed);
+  }
+}
+
 TEST_CASE("redis store: a failed call keeps its kind, and every waiter of the batch sees it") {
   for (auto kind : {StoreError::timeout, StoreError::unavailable, StoreError::breaker_open, StoreError::redirect}) {
     Fixture f;
