@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "breakwater/io/slot_allocator.hpp"
+
 namespace breakwater::server {
 
 // Links a session into its worker's list without allocating (a crowd of connections
@@ -25,31 +27,24 @@ struct SessionHook {
   }
 };
 
-// Memory for the one hand-over wake-up a worker can have queued (see Server::hand_over).
+// Memory for the one hand-over wake-up a worker can have queued (see Server::hand_over):
+// taken on the acceptor thread, given back on the worker's.
 struct HandoffSlot {
   alignas(std::max_align_t) unsigned char bytes[256];
   std::atomic<bool> used{false};
+  void* allocate(std::size_t n) {
+    if (n <= sizeof bytes && !used.exchange(true)) return bytes;
+    return ::operator new(n);
+  }
+  void deallocate(void* p) {
+    if (p == bytes)
+      used.store(false);
+    else
+      ::operator delete(p);
+  }
 };
 
 template <class T>
-struct HandoffAllocator {
-  using value_type = T;
-  HandoffSlot* slot;
-  explicit HandoffAllocator(HandoffSlot* s) : slot(s) {}
-  template <class U>
-  HandoffAllocator(const HandoffAllocator<U>& o) : slot(o.slot) {}  // NOLINT: rebinding
-  T* allocate(std::size_t n) {
-    if (n * sizeof(T) <= sizeof(slot->bytes) && !slot->used.exchange(true)) return reinterpret_cast<T*>(slot->bytes);
-    return std::allocator<T>().allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) {
-    if (reinterpret_cast<unsigned char*>(p) == slot->bytes)
-      slot->used.store(false);
-    else
-      std::allocator<T>().deallocate(p, n);
-  }
-  template <class U>
-  bool operator==(const HandoffAllocator<U>& o) const { return slot == o.slot; }
-};
+using HandoffAllocator = io::SlotAllocator<T, HandoffSlot>;
 
 }  // namespace breakwater::server

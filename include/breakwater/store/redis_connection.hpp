@@ -17,6 +17,7 @@
 
 
 #include "breakwater/io/asio.hpp"
+#include "breakwater/io/slot_allocator.hpp"
 #include "breakwater/io/stream.hpp"
 #include "breakwater/policy/time.hpp"
 #include "breakwater/config/redis_url.hpp"
@@ -55,17 +56,7 @@ class OpSlab final {
 // The slab must outlive the operation: a connection's own, the operation
 // holding the connection (asio frees an operation's memory before its handler).
 template <class T>
-struct SlabAllocator {
-  using value_type = T;
-  OpSlab* slab;
-  explicit SlabAllocator(OpSlab* s) : slab(s) {}
-  template <class U>
-  SlabAllocator(const SlabAllocator<U>& o) : slab(o.slab) {}  // NOLINT: rebinding
-  T* allocate(std::size_t n) { return static_cast<T*>(slab->allocate(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t) { slab->deallocate(p); }
-  template <class U>
-  bool operator==(const SlabAllocator<U>& o) const { return slab == o.slab; }
-};
+using SlabAllocator = io::SlotAllocator<T, OpSlab>;
 
 class RedisConnection final : public std::enable_shared_from_this<RedisConnection> {
  public:
