@@ -42,6 +42,10 @@ std::optional<Duration> parse_retry_after(std::string_view v) {
   return std::chrono::duration_cast<Duration>(std::chrono::seconds(secs));
 }
 
+bool may_retry(const RetrySettings& s, unsigned attempts_done, const AttemptOutcome& o) {
+  return attempts_done < s.max_attempts && retry_on_matches(s.retry_on, o);
+}
+
 RetryDecision decide_retry(const RetrySettings& s, const RetryInput& in) {
   if (in.attempts_done >= s.max_attempts) return {RetryVerdict::attempts_exhausted};
   if (!retry_on_matches(s.retry_on, in.outcome)) return {RetryVerdict::outcome_not_retryable};

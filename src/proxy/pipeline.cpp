@@ -516,9 +516,8 @@ awaitable<bool> Pipeline::forward(Exchange& ex) {
     }
     call.record(is_failure(rt, a.outcome), ended - started, ended);
     rt.metrics->count_attempt(label(rt, a.outcome));
-    // decide_retry() asks these two first: most answers stop here, before the
-    // response headers are scanned and the jitter is drawn.
-    if (!retry || n >= retry->max_attempts || !policy::retry_on_matches(retry->retry_on, a.outcome)) break;
+    // Most answers stop here, before the response headers are scanned and the jitter is drawn.
+    if (!retry || !policy::may_retry(*retry, n, a.outcome)) break;
 
     policy::RetryInput in;
     in.outcome = a.outcome;

@@ -250,7 +250,7 @@ awaitable<void> RedisConnection::read_replies() {
 
 void RedisConnection::answer(Pending& p, Result<RedisReply> r) {
   if (!p.wake) return;
-  post_to(ex_, [h = Answer(std::move(*p.wake)), r = std::move(r)]() mutable { h(std::move(r)); });
+  complete_later(ex_, Answer(std::move(*p.wake)), std::move(r));
   p.wake.reset();
 }
 
@@ -266,23 +266,19 @@ void RedisConnection::schedule_flush() {
 
 void RedisConnection::flush() {
   if (writing_ || outbuf_.empty() || !connected_) return;
-  if (!stream_.is_tls()) {
-    // What the socket takes at once leaves now, with no write operation to
-    // allocate and complete; only a remainder waits for an asynchronous write.
-    auto& sock = stream_.socket();
-    error_code ec;
-    if (!sock.non_blocking()) sock.non_blocking(true, ec);
-    std::size_t n = ec ? 0 : sock.write_some(net::buffer(outbuf_), ec);
-    if (ec && ec != net::error::would_block && ec != net::error::try_again) {
-      close();  // the reader sees it and fails the callers
-      return;
-    }
-    if (n == outbuf_.size()) {
-      outbuf_.clear();
-      return;
-    }
-    outbuf_.erase(0, n);
+  // What the socket takes at once leaves now (TCP), with no write operation to
+  // allocate and complete; only a remainder waits for an asynchronous write.
+  error_code ec;
+  std::size_t n = stream_.write_now(net::buffer(outbuf_), ec);
+  if (ec) {
+    close();  // the reader sees it and fails the callers
+    return;
   }
+  if (n == outbuf_.size()) {
+    outbuf_.clear();
+    return;
+  }
+  outbuf_.erase(0, n);
   writing_ = true;
   wbuf_.swap(outbuf_);
   outbuf_.clear();
@@ -337,7 +333,7 @@ awaitable<Result<RedisReply>> RedisConnection::send_formatted(std::string_view r
         else if ((checked && !ready_) || !connected_ || inflight_.size() >= kMaxInflight || resp.empty())
           refused = StoreError::unavailable;
         if (refused) {  // answered from the event loop too, never inline
-          post_to(ex_, [h = Answer(std::move(h)), e = *refused]() mutable { h(Result<RedisReply>(e)); });
+          complete_later(ex_, Answer(std::move(h)), Result<RedisReply>(*refused));
           return;
         }
         auto deadline = policy::Clock::now() + timeout;

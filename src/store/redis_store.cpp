@@ -18,7 +18,7 @@ namespace {
 awaitable<void> yield(const net::any_io_executor& ex) {
   using Resume = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
   return net::async_initiate<decltype(net::use_awaitable), void()>(
-      [&ex](Resume h) { post_to(ex, [h = Resume(std::move(h))]() mutable { h(); }); }, net::use_awaitable);
+      [&ex](Resume h) { complete_later(ex, std::move(h)); }, net::use_awaitable);
 }
 
 // GCRA on Redis time for ARGV[3] requests at once (policy::gcra_batch in Lua).
@@ -145,6 +145,8 @@ class RedisStore::Handle final : public StoreHandle {
   awaitable<Result<policy::GcraOutcome>> join(std::shared_ptr<Bucket> b);
   // A decided batch no one refers to any more becomes the bucket's spare.
   static void recycle(Bucket& b, std::shared_ptr<Batch> batch);
+  // Request i's answer from its batch's one Redis call (0: the leader).
+  static Result<policy::GcraOutcome> outcome(const Batch& batch, std::int64_t i);
 
   RedisClient& client_;
   std::unordered_map<std::string, std::shared_ptr<Bucket>> buckets_;  // keys::bucket_id -> bucket
@@ -220,9 +222,7 @@ awaitable<Result<policy::GcraOutcome>> RedisStore::Handle::join(std::shared_ptr<
             ex,
             [this, b = std::move(b), h = Joined(std::move(handler))]() mutable -> awaitable<void> {
               auto r = co_await decide(std::move(b));
-              net::post(client_.executor(), [h = Joined(std::move(h)), r = std::move(r)]() mutable {
-                std::move(h)(std::move(r));
-              });
+              complete_later(client_.executor(), std::move(h), std::move(r));
             },
             net::detached);
       },
@@ -253,27 +253,23 @@ awaitable<Result<policy::GcraOutcome>> RedisStore::Handle::decide(std::shared_pt
     b->refused_until = after + std::chrono::microseconds(refused.retry_after_us);
     b->full_at = after + std::chrono::microseconds(refused.tat_after_us);
   }
-  Result<policy::GcraOutcome> mine = StoreError::unavailable;
-  if (batch->result)
-    mine = batch->result->outcome(0);
-  else
-    mine = batch->result.error();
+  auto mine = outcome(*batch, 0);
   if (batch->waiters.empty()) {
     recycle(*b, std::move(batch));
   } else {
     // One turn of the event loop resumes them all, in order, each with its own outcome.
     post_to(client_.executor(), [b = std::move(b), batch = std::move(batch)]() mutable {
       std::int64_t i = 0;
-      for (auto& w : batch->waiters) {
-        if (batch->result)
-          w(Result<policy::GcraOutcome>(batch->result->outcome(++i)));
-        else
-          w(Result<policy::GcraOutcome>(batch->result.error()));
-      }
+      for (auto& w : batch->waiters) w(outcome(*batch, ++i));
       recycle(*b, std::move(batch));
     });
   }
   co_return mine;
+}
+
+Result<policy::GcraOutcome> RedisStore::Handle::outcome(const Batch& batch, std::int64_t i) {
+  if (!batch.result) return batch.result.error();
+  return batch.result->outcome(i);
 }
 
 void RedisStore::Handle::recycle(Bucket& b, std::shared_ptr<Batch> batch) {

@@ -52,16 +52,26 @@ void post_to(const net::any_io_executor& ex, F&& f) {
     net::post(ex, std::forward<F>(f));
 }
 
+// Completes handler `h` with `args` from the event loop behind `ex`, never inline:
+// a plain lambda holding both (no associated executor, so no work_dispatcher and
+// no type-erased executor on the way), posted straight to the loop's queue.
+// `ex` is the loop the handler's coroutine runs on.
+template <class H, class... A>
+void complete_later(const net::any_io_executor& ex, H&& h, A&&... args) {
+  post_to(ex, [h = std::decay_t<H>(std::forward<H>(h)), ... a = std::forward<A>(args)]() mutable {
+    std::move(h)(std::move(a)...);
+  });
+}
+
 // Resumes a parked coroutine from the event loop, never inline. `ex` is the
 // executor of the event loop the parked coroutine runs on (every Wake in
 // breakwater parks a coroutine of a worker's single-threaded io_context and is
 // woken from that same loop). The Wake is not posted itself: its associated
 // executor is type-erased (any_completion_executor, a heap-allocated shared
-// target) and post would go through a work_dispatcher; a plain lambda has no
-// associated executor and goes straight to the loop's queue, where it resumes
+// target) and post would go through a work_dispatcher: complete_later() resumes
 // the coroutine exactly as the dispatcher would have on that same loop.
 inline void wake(const net::any_io_executor& ex, Wake& w) {
-  if (w) post_to(ex, [h = Wake(std::move(w))]() mutable { std::move(h)(); });
+  if (w) complete_later(ex, Wake(std::move(w)));
 }
 
 }  // namespace breakwater

@@ -42,13 +42,9 @@ class Stream final {
   template <class ConstBuffers>
   awaitable<std::tuple<error_code, std::size_t>> write(ConstBuffers b) {
     if (tls_) co_return co_await net::async_write(*tls_, b, use_nothrow);
-    std::size_t total = net::buffer_size(b);
     error_code ec;
-    if (!sock_.non_blocking()) sock_.non_blocking(true, ec);  // a would-block answer, never a blocking wait
-    std::size_t done = ec ? 0 : sock_.write_some(b, ec);
-    if (!ec && done == total) co_return std::tuple<error_code, std::size_t>{ec, done};
-    if (ec && ec != net::error::would_block && ec != net::error::try_again)
-      co_return std::tuple<error_code, std::size_t>{ec, done};
+    std::size_t done = write_now(b, ec);
+    if (ec || done == net::buffer_size(b)) co_return std::tuple<error_code, std::size_t>{ec, done};
     std::vector<net::const_buffer> rest;  // the socket was full: the rest waits for it
     std::size_t skip = done;
     for (auto it = net::buffer_sequence_begin(b); it != net::buffer_sequence_end(b); ++it) {
@@ -62,6 +58,17 @@ class Stream final {
     }
     auto [ec2, n] = co_await net::async_write(sock_, rest, use_nothrow);
     co_return std::tuple<error_code, std::size_t>{ec2, done + n};
+  }
+  // What the socket takes of `b` at once, without waiting (TCP only: 0 with TLS).
+  // `ec` is set for a failed socket, never for a full one.
+  template <class ConstBuffers>
+  std::size_t write_now(const ConstBuffers& b, error_code& ec) {
+    ec = {};
+    if (tls_) return 0;
+    if (!sock_.non_blocking()) sock_.non_blocking(true, ec);  // a would-block answer, never a blocking wait
+    std::size_t n = ec ? 0 : sock_.write_some(b, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) ec = {};
+    return n;
   }
   // The same with any completion token (a callback writer).
   template <class ConstBuffers, class Token>

@@ -50,5 +50,9 @@ struct RetryDecision {
 
 // Everything but the budget; `budget_needed` means "retry if the budget has room".
 [[nodiscard]] RetryDecision decide_retry(const RetrySettings& s, const RetryInput& in);
+// decide_retry()'s first two questions, answerable from the outcome alone: false
+// exactly when it would say attempts_exhausted or outcome_not_retryable. A caller
+// asks this first and gathers the rest of RetryInput only when it is true.
+[[nodiscard]] bool may_retry(const RetrySettings& s, unsigned attempts_done, const AttemptOutcome& o);
 
 }  // namespace breakwater::policy

@@ -95,3 +95,22 @@ TEST_CASE("retry budget: ratio of requests plus a floor, over a sliding 10 s win
   CHECK(b.available(t0 + 10s) == doctest::Approx(10));  // the window has slid past
   CHECK(b.available(t0 + 100s) == doctest::Approx(10));
 }
+
+TEST_CASE("may_retry is false exactly when decide_retry stops at attempts or retry_on") {
+  RetrySettings s;
+  s.max_attempts = 2;
+  s.retry_on = RetryOn{true, false, false, false, {503}};
+  for (unsigned done : {1u, 2u, 3u}) {
+    for (AttemptOutcome o : {AttemptOutcome{AttemptKind::response, 503}, AttemptOutcome{AttemptKind::response, 200},
+                             AttemptOutcome{AttemptKind::connect_failure, 0}, AttemptOutcome{AttemptKind::reset, 0}}) {
+      RetryInput in;
+      in.outcome = o;
+      in.attempts_done = done;
+      in.idempotent = true;
+      in.time_left = std::chrono::seconds(10);
+      auto v = decide_retry(s, in).verdict;
+      bool stopped = v == RetryVerdict::attempts_exhausted || v == RetryVerdict::outcome_not_retryable;
+      CHECK(may_retry(s, done, o) == !stopped);
+    }
+  }
+}
